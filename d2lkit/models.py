@@ -1,0 +1,30 @@
+"""The small models the chapters share."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Return the linear model's predictions ``X @ w + b``."""
+    return X @ w + b
+
+
+def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Return the elementwise squared loss ``(y_hat - y)^2 / 2`` (``y`` reshaped like ``y_hat``)."""
+    return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
+
+
+def lenet() -> nn.Sequential:
+    """Return LeNet-5 in its modern form (ReLU, max-pooling) for 1x28x28 inputs and 10 classes."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(),
+        nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(),
+        nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, 10),
+    )

@@ -1,0 +1,42 @@
+"""Printing results: timings in the form the nbval sanitizer masks, and plain-text tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def fmt_sec(seconds: float) -> str:
+    """Return a duration as ``'0.0123 sec'``, the form the book's nbval sanitizer masks."""
+    return f"{seconds:.3g} sec"
+
+
+def _cell(value: Any, precision: int) -> str:
+    if isinstance(value, float):
+        return f"{value:.{precision}f}"
+    return str(value)
+
+
+def format_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], precision: int = 3) -> str:
+    """Return ``rows`` as an aligned plain-text table; floats get ``precision`` decimals."""
+    cells = [[str(h) for h in headers]] + [[_cell(v, precision) for v in row] for row in rows]
+    if any(len(row) != len(headers) for row in cells):
+        raise ValueError("Every row needs one value per header")
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], precision: int = 3) -> None:
+    """Print ``rows`` as an aligned plain-text table (see ``format_table``)."""
+    print(format_table(rows, headers, precision))
+
+
+def show_source(obj: Any) -> Any:
+    """Return the source code of a d2lkit function or class as a highlighted notebook display."""
+    import inspect
+
+    from IPython.display import Code
+
+    return Code(inspect.getsource(obj), language="python")
