@@ -335,9 +335,9 @@ def yogi(
     $v \leftarrow v - (1-\beta_2)\,\mathrm{sign}(v - g^2)\, g^2$ replaces Adam's
     $v \leftarrow v + (1-\beta_2)(g^2 - v)$, so $v$ moves by at most $(1-\beta_2) g^2$ per step
     whatever the size of $v$. Everything else is Adam as in :func:`adam`, including the bias
-    correction of $m$ and $v$ that d2l applies; the paper's Algorithm 2 has no bias correction (it
-    suggests initializing $v$ from a first batch instead). With $v_0 = 0$ the first step equals
-    Adam's. ``torch.optim`` has no Yogi.
+    correction of $m$ and $v$ that d2l applies; the paper's Algorithm 2 has no bias correction,
+    and since $v$ is no longer a leaky average the correction is a heuristic here. With $v_0 = 0$
+    and the same ``eps`` the first step equals Adam's. ``torch.optim`` has no Yogi.
     """
     return Optimizer("yogi", _moments_init, _yogi_update, _moments_hp(lr, beta1, beta2, eps))
 
