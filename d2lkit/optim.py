@@ -369,3 +369,39 @@ def trace_2d(
         params, state = opt.update([g], state, params, opt.hp)
         path.append(params[0])
     return torch.stack(path)
+
+
+def trace_1d(
+    opt: Optimizer, grad: Callable[[Tensor], Tensor], x0: float = 10.0, steps: int = 10
+) -> Tensor:
+    """Return the float64 path ``[steps + 1]`` of ``opt`` on a function of one variable.
+
+    It is ``trace_2d`` on ``(x1, x2)`` with a gradient that is zero along ``x2``, so ``x2`` never
+    moves and ``x1`` follows the 1-D iteration exactly.
+    """
+    path = trace_2d(opt, lambda x1, x2: (grad(x1), torch.zeros_like(x2)), (x0, 0.0), steps)
+    return path[:, 0]
+
+
+class ScheduledState(NamedTuple):
+    """The state of a scheduled optimizer: the wrapped optimizer's state and the step count."""
+
+    inner: State
+    step: int
+
+
+def scheduled(opt: Optimizer, schedule: Callable[[int], float]) -> Optimizer:
+    """Return ``opt`` with its learning rate at step ``t = 0, 1, ...`` set to ``schedule(t)``.
+
+    The wrapped state counts the steps; the ``lr`` in the ``hp`` passed to ``update`` is ignored.
+    """
+
+    def init(params: list[Tensor]) -> ScheduledState:
+        return ScheduledState(opt.init(params), 0)
+
+    def update(grads, state, params, hp):
+        hp_t = {**hp, "lr": schedule(state.step)}
+        new_params, inner = opt.update(grads, state.inner, params, hp_t)
+        return new_params, ScheduledState(inner, state.step + 1)
+
+    return Optimizer(f"scheduled {opt.name}", init, update, dict(opt.hp))

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from d2lkit import optim, toy
+from d2lkit import toy
 
 POINTS = torch.linspace(-12.0, 12.0, 49, dtype=torch.float64)
 
@@ -82,49 +82,3 @@ def test_noise_is_seeded_unbiased_and_scaled():
     sigma = torch.full((2,), 0.5, dtype=torch.float64)
     torch.testing.assert_close(draws.std(0), sigma, atol=0.02, rtol=0)
     assert not torch.equal(draws[0], draws[1])
-
-
-def test_trace_1d_gradient_descent_on_square_is_geometric():
-    path = toy.trace_1d(optim.sgd(lr=0.2), toy.square().grad, x0=10.0, steps=10)
-    expected = 10.0 * 0.6 ** torch.arange(11, dtype=torch.float64)
-    torch.testing.assert_close(path, expected)
-
-
-def test_trace_1d_momentum_matches_torch_sgd():
-    f = toy.x_cos()
-    path = toy.trace_1d(optim.momentum(lr=0.3, momentum=0.7), f.grad, x0=3.0, steps=15)
-    x = torch.tensor([3.0], dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.SGD([x], lr=0.3, momentum=0.7)
-    expected = [x.item()]
-    for _ in range(15):
-        opt.zero_grad()
-        f.f(x).sum().backward()
-        opt.step()
-        expected.append(x.item())
-    torch.testing.assert_close(path, torch.tensor(expected, dtype=torch.float64))
-
-
-@pytest.mark.parametrize("make", [lambda: optim.sgd(lr=0.1), lambda: optim.momentum(0.1, 0.5)])
-def test_scheduled_matches_torch_lambda_lr(make):
-    q = toy.quadratic_2d()
-    decay = lambda t: (1 + 0.1 * t) ** -0.5  # noqa: E731
-    path = optim.trace_2d(toy.scheduled(make(), lambda t: 0.1 * decay(t)), q.grad, steps=12)
-    x = torch.tensor([-5.0, -2.0], dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.SGD([x], lr=0.1, momentum=make().hp.get("momentum", 0.0))
-    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, decay)
-    expected = [x.detach().clone()]
-    for _ in range(12):
-        opt.zero_grad()
-        q.f(x[0], x[1]).backward()
-        opt.step()
-        lr_sched.step()
-        expected.append(x.detach().clone())
-    torch.testing.assert_close(path, torch.stack(expected))
-
-
-def test_scheduled_keeps_name_and_hyperparameters():
-    opt = toy.scheduled(optim.momentum(lr=0.1, momentum=0.9), lambda t: 0.0)
-    assert opt.name == "scheduled momentum"
-    assert opt.hp == {"lr": 0.1, "momentum": 0.9}
-    path = optim.trace_2d(opt, toy.quadratic_2d().grad, steps=3)
-    assert torch.equal(path[-1], path[0])
