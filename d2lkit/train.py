@@ -232,7 +232,7 @@ def train_classifier(
     for epoch in range(num_epochs):
         if rate_fn is not None and schedule_unit == "epoch":
             _set_lr(optimizer, rate_fn(epoch))
-        history.lr.append(optimizer.param_groups[0]["lr"])
+        first_step = len(history.step_lr)
         net.train()
         timer = Timer()
         loss_sum = correct = torch.zeros(())
@@ -255,6 +255,7 @@ def train_classifier(
             if on_batch is not None:
                 on_batch(step, loss.detach())
             step += 1
+        history.lr.append(history.step_lr[first_step])  # the rate the epoch started with
         train_loss, train_acc = float(loss_sum) / count, float(correct) / count
         history.epoch_time.append(timer.stop())
         test_loss, test_acc = evaluate(net, test_iter, loss_fn)
