@@ -224,9 +224,9 @@ def fashion_mnist(
 class MinibatchIter:
     """Iterate over minibatches of tensors that already sit on their device.
 
-    Each pass (epoch) draws a new permutation from a generator seeded once with ``seed``, gathers
-    the tensors in that order once, and yields contiguous slices of it: no per-item Python work,
-    no worker processes, no host-to-device copies.
+    Each pass (epoch) draws a new permutation from a generator seeded once with ``seed`` and
+    gathers each minibatch with one indexing operation per tensor: no per-item Python work, no
+    worker processes, no host-to-device copies, and nothing gathered for batches never reached.
     """
 
     def __init__(
@@ -261,11 +261,14 @@ class MinibatchIter:
         return -(-self.num_examples // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        tensors = self.tensors
+        order = None
         if self.shuffle:
             order = torch.randperm(self.num_examples, generator=self.generator)
-            order = order.to(tensors[0].device)
-            tensors = tuple(t[order] for t in tensors)
+            order = order.to(self.tensors[0].device)
         for i in range(len(self)):
             start = i * self.batch_size
-            yield tuple(t[start: start + self.batch_size] for t in tensors)
+            if order is None:
+                yield tuple(t[start: start + self.batch_size] for t in self.tensors)
+            else:
+                idx = order[start: start + self.batch_size]
+                yield tuple(t[idx] for t in self.tensors)

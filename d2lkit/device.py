@@ -23,13 +23,18 @@ def try_gpu(i: int = 0) -> torch.device:
 
 
 def set_seed(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and torch; ask torch for deterministic kernels where it has them."""
+    """Seed Python, NumPy and torch; on CUDA, ask torch for deterministic kernels.
+
+    torch's CPU kernels already give identical results run after run for a fixed number of
+    threads, so the deterministic mode (whose first use imports torch's compiler stack, a second
+    or more) is only switched on where CUDA is available.
+    """
     if seed < 0:
         raise ValueError(f"Invalid seed: {seed}")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if deterministic:
+    if deterministic and torch.cuda.is_available():
         # cuBLAS needs this workspace setting to be deterministic (it is ignored on the CPU).
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
