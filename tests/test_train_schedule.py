@@ -28,7 +28,8 @@ class RecordingSGD(torch.optim.SGD):
 
 
 def make_run(initial_lr: float = 1.0, frozen: bool = False):
-    """Return a tiny linear classifier, its recording optimizer and the data iterators."""
+    """Return ``(net, optimizer, train_iter, test_iter)``: a tiny linear classifier, an SGD that
+    records its rates, and 40 random examples in minibatches of 8."""
     torch.manual_seed(0)
     X, y = torch.randn(N, 4), torch.randint(0, 3, (N,))
     net = nn.Linear(4, 3)
@@ -40,14 +41,16 @@ def make_run(initial_lr: float = 1.0, frozen: bool = False):
     return net, opt, train_iter, test_iter
 
 
-def train(net, opt, train_iter, test_iter, **kwargs):
+def train(run, **kwargs):
+    net, opt, train_iter, test_iter = run
     return train_classifier(net, train_iter, test_iter, EPOCHS, opt,
                             animate=False, verbose=False, **kwargs)
 
 
 def test_epoch_schedule_sets_rate_before_each_epoch():
     schedule = sched.cosine(0.3, 3, final_lr=0.01, warmup_steps=1)
-    history = train(*(run := make_run()), schedule=schedule)
+    run = make_run()
+    history = train(run, schedule=schedule)
     drawn = [schedule(epoch) for epoch in range(EPOCHS)]
     assert run[1].used == [lr for lr in drawn for _ in range(STEPS_PER_EPOCH)]
     assert history.lr == drawn
@@ -58,7 +61,8 @@ def test_epoch_schedule_sets_rate_before_each_epoch():
 def test_step_schedule_sets_rate_before_each_step():
     total = EPOCHS * STEPS_PER_EPOCH
     schedule = sched.one_cycle(0.5, total, pct_start=0.3)
-    history = train(*(run := make_run()), schedule=schedule, schedule_unit="step")
+    run = make_run()
+    history = train(run, schedule=schedule, schedule_unit="step")
     drawn = [schedule(t) for t in range(total)]
     assert run[1].used == drawn
     assert history.step_lr == drawn
@@ -69,7 +73,7 @@ def test_step_schedule_sets_rate_before_each_step():
 def test_torch_scheduler_stepped_per_epoch():
     run = make_run(initial_lr=0.5)
     torch_sched = lr_scheduler.MultiStepLR(run[1], milestones=[1, 3], gamma=0.5)
-    history = train(*run, schedule=torch_sched)
+    history = train(run, schedule=torch_sched)
     drawn = [sched.multistep(0.5, [1, 3], gamma=0.5)(epoch) for epoch in range(EPOCHS)]
     assert run[1].used == [lr for lr in drawn for _ in range(STEPS_PER_EPOCH)]
     assert history.lr == drawn
@@ -80,7 +84,7 @@ def test_torch_scheduler_stepped_per_step():
     run = make_run()
     torch_sched = lr_scheduler.OneCycleLR(run[1], max_lr=0.5, total_steps=total,
                                           cycle_momentum=False)
-    train(*run, schedule=torch_sched, schedule_unit="step")
+    train(run, schedule=torch_sched, schedule_unit="step")
     expected = [sched.one_cycle(0.5, total)(t) for t in range(total)]
     assert run[1].used == pytest.approx(expected, rel=1e-9)
 
@@ -89,6 +93,6 @@ def test_plateau_scheduler_stepped_once_per_epoch_with_a_loss():
     # the test loss never changes, so with patience 0 every epoch after the first is a plateau
     run = make_run(initial_lr=0.1, frozen=True)
     plateau = lr_scheduler.ReduceLROnPlateau(run[1], factor=0.5, patience=0)
-    history = train(*run, schedule=plateau)
+    history = train(run, schedule=plateau)
     assert history.lr == pytest.approx([0.1, 0.1, 0.05, 0.025])
     assert len(set(history.test_loss)) == 1
