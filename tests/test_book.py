@@ -56,12 +56,15 @@ def _sanitize(text: str) -> str:
 
 
 def test_sanitizer_masks_only_what_cannot_reproduce():
-    assert _sanitize("loss: 0.243, 0.0123 sec/epoch") == "loss: 0.243,TIME/epoch"
+    assert _sanitize("loss: 0.243, 0.0123 sec/epoch") == "loss:·0.243,TIME/epoch"
+    table = "sgd  0.243  {}  -"
+    assert _sanitize(table.format("0.1 sec")) == _sanitize(table.format("12.25 sec  "))
+    assert _sanitize(table.format("1 sec")) != _sanitize(table.format("1 sec").replace("3", "4"))
     aligned = _sanitize("full:   98.2 GFLOP/s =  1.2% of peak")
     assert aligned == _sanitize("full: 1.0 GFLOP/s = 41.2% of peak")
-    assert _sanitize("speedup 3.1x, at 0x7f3a2b10") == "speedup RATIOx, at 0xADDRESS"
+    assert _sanitize("speedup 3.1x, at 0x7f3a2b10") == "speedup·RATIOx,·at·0xADDRESS"
     kept = "test acc 0.882, 1.5e-07 max diff, <Figure size 600x300 with 1 Axes>"
-    assert _sanitize(kept) == kept
+    assert _sanitize(kept) == kept.replace(" ", "·")
 
 
 def _loss_cell(cells: list[dict]) -> int:
