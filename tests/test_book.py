@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import myst_notebook
 from nbval.plugin import get_sanitize_patterns
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,21 +104,7 @@ def test_nbval_catches_a_changed_loss(tmp_path):
     assert "Cell outputs differ" in mutated.stdout
 
 
-FAILING_PAGE = """---
-jupytext:
-  text_representation:
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-# Broken
-
-```{code-cell} ipython3
-raise RuntimeError("this cell fails on purpose")
-```
-"""
+FAILING_PAGE = myst_notebook("Broken", 'raise RuntimeError("this cell fails on purpose")')
 
 
 def test_failing_cell_fails_the_build(tmp_path):

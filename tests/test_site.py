@@ -29,6 +29,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import pytest
 import yaml
+from conftest import myst_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -448,21 +449,7 @@ def test_checker_catches_broken_link_missing_image_remote_asset_and_raw_math(bro
     assert all(any(p in problem for p in planted) for problem in report.problems), problems
 
 
-CACHED_PAGE = """---
-jupytext:
-  text_representation:
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-# Cached
-
-```{code-cell} ipython3
-print(6 * 7)
-```
-"""
+CACHED_PAGE = myst_notebook("Cached", "print(6 * 7)")
 
 
 def _tiny_book(tmp_path: Path, page: str, text: str, execute: str = "off") -> list[str]:
