@@ -17,12 +17,20 @@ def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def lenet() -> nn.Sequential:
-    """Return LeNet-5 in its modern form (ReLU, max-pooling) for 1x28x28 inputs and 10 classes."""
+    """Return LeNet-5 in its modern form (ReLU, max-pooling) for 1x28x28 inputs and 10 classes.
+
+    Each convolution is followed by 2x2 max-pooling and then the ReLU. The reference applies the
+    ReLU first; since the ReLU is monotone, both orders compute the same function with the same
+    gradients, bit for bit, but pooling first lets the ReLU and its backward pass touch four
+    times fewer elements and, with channels-last inputs, spares the ReLU's backward a mix of
+    two memory layouts, which makes a CPU training step faster (see the page *How fast is this
+    book?*). The parameters (and the ``state_dict`` keys) are those of the reference order.
+    """
     return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=2, stride=2),
-        nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(1, 6, kernel_size=5, padding=2),
+        nn.MaxPool2d(kernel_size=2, stride=2), nn.ReLU(),
+        nn.Conv2d(6, 16, kernel_size=5),
+        nn.MaxPool2d(kernel_size=2, stride=2), nn.ReLU(),
         nn.Flatten(),
         nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
         nn.Linear(120, 84), nn.ReLU(),

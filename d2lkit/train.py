@@ -166,6 +166,21 @@ class ClassifierHistory:
     step_lr: list[float] = field(default_factory=list)
 
 
+def channels_last_view(X: torch.Tensor) -> torch.Tensor:
+    """Return a batch of single-channel CPU images as a channels-last view (same memory, no copy).
+
+    For one channel, NCHW and NHWC hold the elements in the same order; only the strides say
+    which layout it is. With channels-last strides, oneDNN runs the first convolution in NHWC
+    and the following pooling, ReLU and convolutions stay in that layout, which on the CPU makes
+    a training step of ``d2lkit.models.lenet`` faster and its inference about twice as fast (see
+    the page *How fast is this book?*). Any other tensor is returned unchanged.
+    """
+    if X.dim() == 4 and X.shape[1] == 1 and X.device.type == "cpu" and X.is_contiguous():
+        _, _, h, w = X.shape
+        return X.as_strided(X.shape, (h * w, 1, w, 1), X.storage_offset())
+    return X
+
+
 def evaluate(
     net: nn.Module, data_iter: Batches, loss_fn: Callable[..., torch.Tensor] | None = None
 ) -> tuple[float, float]:
@@ -177,7 +192,7 @@ def evaluate(
     count = 0
     with torch.inference_mode():
         for X, y in data_iter:
-            logits = net(X)
+            logits = net(channels_last_view(X))
             loss_sum = loss_sum + loss_fn(logits, y, reduction="sum").float()
             correct = correct + (logits.argmax(dim=1) == y).sum()
             count += len(y)
@@ -216,6 +231,7 @@ def train_classifier(
     used is the rate drawn; or a ``torch.optim.lr_scheduler`` object, stepped after each epoch or
     step (``ReduceLROnPlateau`` after each epoch, with the test loss). ``on_batch(step, loss)`` is
     called after every update with the minibatch loss (a tensor, to avoid a device sync).
+    Single-channel image batches on the CPU reach ``net`` as a ``channels_last_view``.
     """
     if num_epochs < 1:
         raise ValueError(f"Invalid number of epochs: {num_epochs}")
@@ -241,7 +257,7 @@ def train_classifier(
             if rate_fn is not None and schedule_unit == "step":
                 _set_lr(optimizer, rate_fn(step))
             history.step_lr.append(optimizer.param_groups[0]["lr"])
-            logits = net(X)
+            logits = net(channels_last_view(X))
             loss = loss_fn(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,1 @@
+"""On-demand benchmarks of the book: build times and LeNet training throughput (not unit tests)."""

@@ -1,0 +1,102 @@
+"""Run the book's benchmarks, print them against the targets and write ``benchmarks/results.json``.
+
+Run from the repository root (about ten minutes on a 2-core CPU; keep the machine idle)::
+
+    python -m benchmarks.run                  # build (quick profile) and LeNet throughput
+    python -m benchmarks.run --only train     # one part; the JSON keeps the other parts
+
+On a machine with a GPU it also measures the LeNet comparison with the data on the GPU and a
+cold build of the full profile. The page *How fast is this book?* shows the JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks import build, train_throughput
+from d2lkit.report import format_table
+
+RESULTS = Path(__file__).resolve().with_name("results.json")
+
+# The targets of the book's performance issue (seconds, or a factor).
+COLD_BUILD_S = 360.0
+NOOP_REBUILD_S = 30.0
+NBVAL_FACTOR = 1.1
+LENET_SPEEDUP = 2.5
+FULL_BUILD_S = 600.0
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return each target of the book that ``results`` measured: what, measured, limit, met."""
+    rows: list[dict[str, Any]] = []
+
+    def add(what: str, measured: float, limit: float, unit: str, at_most: bool = True) -> None:
+        met = measured <= limit if at_most else measured >= limit
+        rows.append({"what": what, "measured": measured, "limit": limit, "unit": unit,
+                     "at_most": at_most, "met": met})
+
+    if "build" in results:
+        b = results["build"]
+        add("cold build, quick profile", b["cold_s"], COLD_BUILD_S, "s")
+        add("rebuild with no change", b["noop_s"], NOOP_REBUILD_S, "s")
+        if "nbval" in b:
+            add("nbval / build execution time", b["nbval"]["s"] / b["execution_s"],
+                NBVAL_FACTOR, "x")
+    if "train" in results:
+        add("LeNet epoch, d2lkit vs seeds' loop (CPU)", results["train"]["speedup"],
+            LENET_SPEEDUP, "x", at_most=False)
+    if "build_full" in results:
+        add("cold build, full profile (GPU)", results["build_full"]["cold_s"], FULL_BUILD_S, "s")
+    return rows
+
+
+def format_targets(rows: Sequence[dict[str, Any]]) -> str:
+    """Return the targets as a plain-text table."""
+    table = [[r["what"], f"{r['measured']:.2f} {r['unit']}",
+              f"{'<=' if r['at_most'] else '>='} {r['limit']:g} {r['unit']}",
+              "met" if r["met"] else "MISSED"] for r in rows]
+    return format_table(table, ["target", "measured", "limit", ""])
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the chosen benchmarks, merge them into the JSON file, print everything."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repo", type=Path, default=build.ROOT, help="repository root to build")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="results file to update")
+    parser.add_argument("--only", choices=["build", "train"], help="run one part only")
+    parser.add_argument("--epochs", type=int, default=3, help="LeNet epochs per loop")
+    args = parser.parse_args(argv)
+
+    results: dict[str, Any] = json.loads(args.json.read_text()) if args.json.exists() else {}
+    cuda = torch.cuda.is_available()
+    cpu = torch.device("cpu")
+    if args.only in (None, "train"):
+        results["train"] = train_throughput.measure(args.epochs, device=cpu)
+        print(train_throughput.report(results["train"]), end="\n\n")
+        if cuda:
+            results["train_gpu"] = train_throughput.measure(args.epochs,
+                                                            device=torch.device("cuda"))
+            print(train_throughput.report(results["train_gpu"]), end="\n\n")
+    if args.only in (None, "build"):
+        results["build"] = build.measure(args.repo, profile="quick")
+        results["build"]["machine"] = train_throughput.machine_info(cpu)
+        print(build.report(results["build"]), end="\n\n")
+        if cuda:
+            results["build_full"] = build.measure(args.repo, profile="full", nbval=False)
+            results["build_full"]["machine"] = train_throughput.machine_info(torch.device("cuda"))
+            print(build.report(results["build_full"]), end="\n\n")
+    results["targets"] = targets(results)
+    print(format_targets(results["targets"]))
+    args.json.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"written to {args.json}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
