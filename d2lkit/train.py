@@ -33,6 +33,15 @@ class History:
         """Return the loss at the last evaluation."""
         return self.losses[-1]
 
+    def loss_at(self, epoch: float) -> float:
+        """Return the loss at the first evaluation at or after ``epoch``."""
+        return next(loss for e, loss in zip(self.epochs, self.losses) if e >= epoch)
+
+    def first_reaching(self, target: float) -> tuple[float, float] | None:
+        """Return ``(epoch, time)`` of the first evaluation with loss <= ``target``, else None."""
+        points = zip(self.epochs, self.times, self.losses)
+        return next(((e, t) for e, t, loss in points if loss <= target), None)
+
 
 def evaluate_loss(
     net: Callable[[torch.Tensor], torch.Tensor],
@@ -48,10 +57,6 @@ def evaluate_loss(
     return total / count
 
 
-def _airfoil_animator(num_epochs: int) -> Animator:
-    return Animator(xlabel="epoch", ylabel="loss", xlim=[0, num_epochs], ylim=[0.22, 0.35])
-
-
 def _run_airfoil(
     step: Callable[[torch.Tensor, torch.Tensor], None],
     evaluate: Callable[[], float],
@@ -65,7 +70,16 @@ def _run_airfoil(
         raise ValueError(f"Invalid number of epochs: {num_epochs}")
     batches_per_epoch = len(data_iter)  # type: ignore[arg-type]
     history, timer = History(), Timer()
-    animator = _airfoil_animator(num_epochs) if animate else None
+    animator = Animator(xlabel="epoch", ylabel="loss", xlim=[0, num_epochs],
+                        ylim=[0.22, 0.35]) if animate else None
+
+    def record(epoch: float) -> None:  # evaluation time is not training time: the timer is off
+        history.epochs.append(epoch)
+        history.times.append(timer.sum())
+        history.losses.append(evaluate())
+        if animator:
+            animator.add(epoch, history.losses[-1])
+
     seen = batches = 0
     for _ in range(num_epochs):
         for X, y in data_iter:
@@ -74,19 +88,11 @@ def _run_airfoil(
             before, seen = seen, seen + len(y)
             if seen // eval_every > before // eval_every:
                 timer.stop()
-                history.epochs.append(batches / batches_per_epoch)
-                history.times.append(timer.sum())
-                history.losses.append(evaluate())
-                if animator:
-                    animator.add(history.epochs[-1], history.losses[-1])
+                record(batches / batches_per_epoch)
                 timer.start()
     timer.stop()
     if not history.epochs or history.epochs[-1] != num_epochs:
-        history.epochs.append(float(num_epochs))
-        history.times.append(timer.sum())
-        history.losses.append(evaluate())
-        if animator:
-            animator.add(num_epochs, history.losses[-1])
+        record(float(num_epochs))
     if animator:
         animator.show()
     print(f"loss: {history.final_loss:.3f}, {fmt_sec(timer.sum() / num_epochs)}/epoch")
@@ -279,9 +285,10 @@ def train_classifier(
             schedule.step(test_loss)
         elif torch_sched and schedule_unit == "epoch":
             schedule.step()
-        for name, value in (("train_loss", train_loss), ("train_acc", train_acc),
-                            ("test_loss", test_loss), ("test_acc", test_acc)):
-            getattr(history, name).append(value)
+        history.train_loss.append(train_loss)
+        history.train_acc.append(train_acc)
+        history.test_loss.append(test_loss)
+        history.test_acc.append(test_acc)
         if animator:
             animator.add(epoch + 1, (train_loss, train_acc, test_acc))
     if animator:

@@ -24,6 +24,14 @@ def test_airfoil_scratch_approaches_least_squares(capsys):
     assert capsys.readouterr().out.startswith(f"loss: {history.final_loss:.3f}, ")
 
 
+def test_history_queries():
+    history = train.History(epochs=[0.5, 1.0, 1.5], times=[0.1, 0.2, 0.3],
+                            losses=[0.30, 0.26, 0.24])
+    assert history.loss_at(1.0) == 0.26 and history.loss_at(1.2) == 0.24
+    assert history.first_reaching(0.26) == (1.0, 0.2)
+    assert history.first_reaching(0.2) is None
+
+
 def test_airfoil_concise_matches_scratch_sgd():
     data_iter, dim = data.airfoil_iter(batch_size=100, seed=4)
     torch.manual_seed(1)
