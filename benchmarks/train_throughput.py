@@ -1,7 +1,10 @@
 """LeNet on Fashion-MNIST: d2lkit's training loop against the seeds' loop, side by side.
 
-The seeds train with a ``torch.utils.data.DataLoader`` over a per-item data set (four worker
-processes, minibatches of 256, reshuffled each epoch), copy each minibatch to the device, read
+The seeds train with a ``torch.utils.data.DataLoader`` over torchvision's per-item Fashion-MNIST
+data set, which turns every image from bytes into a PIL image and back into a float tensor with
+``ToTensor`` (four worker processes, minibatches of 256, reshuffled each epoch); torchvision is
+not a dependency of this book, so ``TorchvisionLikeDataset`` repeats that per-item work. They
+copy each minibatch to the device, read
 the loss and the number of correct predictions back to the host after every update, log a point
 every 50 minibatches and evaluate on the test set through a second four-worker ``DataLoader``
 after every epoch. d2lkit's ``train_classifier`` trains on tensors that already sit on the
@@ -447,10 +450,11 @@ def measure(
 ) -> dict[str, Any]:
     """Run the loops in turns, epoch by epoch, on the same data and seed; return the results.
 
-    The loops: the seeds' loop as specified for this comparison (a per-item data set over the
-    same float tensors); ``variants`` adds the seeds' loop with torchvision's per-item PIL
-    conversion, the seeds' loop body over in-memory batches, and the per-step and evaluation
-    variants of ``step_variants`` and ``eval_variants``. Then d2lkit's loop.
+    The loops: the seeds' loop, with torchvision's per-item PIL conversion as in the seeds;
+    ``variants`` adds the same loop over a per-item data set of ready float tensors, the seeds'
+    loop body over in-memory batches, and the per-step and evaluation variants of
+    ``step_variants`` and ``eval_variants``. Then d2lkit's loop. ``speedup`` compares d2lkit's
+    loop with the first, the seeds' loop.
     """
     device = device or d2lkit.try_gpu()
     load_before = load_average()
@@ -483,12 +487,12 @@ def measure(
                 data.MinibatchIter(*on_device[2:], batch_size=test_batch_size, shuffle=False))
 
     # The seeds' loops train the seeds' LeNet (ReLU before pooling), d2lkit's its own lenet().
-    loops = {"seeds": one_epoch(seeds_loop, loaders(PerItemDataset),
-                                f"seeds' loop (DataLoader, {workers} workers)", True)}
+    loops = {"seeds": one_epoch(seeds_loop, loaders(TorchvisionLikeDataset),
+                                f"seeds' loop (torchvision-style items, {workers} workers)", True)}
     if variants:
-        loops["torchvision"] = one_epoch(
-            seeds_loop, loaders(TorchvisionLikeDataset),
-            f"seeds' loop, torchvision-style PIL items ({workers} workers)", True)
+        loops["tensor items"] = one_epoch(
+            seeds_loop, loaders(PerItemDataset),
+            f"seeds' loop, float-tensor items ({workers} workers)", True)
         loops["in-memory"] = one_epoch(seeds_loop, (
             data.MinibatchIter(*on_device[:2], batch_size=batch_size),
             data.MinibatchIter(*on_device[2:], batch_size=batch_size, shuffle=False)),

@@ -492,7 +492,7 @@ Resolve: {ref}`sec-here`, {eq}`eq-here`, {cite:p}`Robbins.Monro.1951`, {class}`d
 {func}`d2lkit.plot`, {func}`d2lkit.optim.adam`; outside d2lkit, not checked: {class}`torch.Tensor`.
 
 Broken: {ref}`sec-nowhere`, {numref}`fig-nowhere`, {eq}`eq-nowhere`, {cite:p}`Nobody.2099`,
-{func}`d2lkit.optim.no_such_optimizer`, [a link](#nowhere).
+{func}`d2lkit.optim.no_such_optimizer`, [a link](#nowhere), {glue:text}`no_such_value:.3f`.
 
 ```{eval-rst}
 .. autoclass:: d2lkit.device.Timer
@@ -519,6 +519,8 @@ def test_broken_reference_fails_the_build(tmp_path):
         'could not find bibtex key "Nobody.2099"',
         "py:func reference target not found: d2lkit.optim.no_such_optimizer",
         "'myst' cross-reference target not found: 'nowhere' [myst.xref_missing]",
+        "No key 'no_such_value' found in glue data for this document. (use `path::key`, to "
+        "glue from another document) [mystnb.glue]",
     }, output[-3000:]
 
 

@@ -2,7 +2,8 @@
 
 Sphinx runs with ``nitpicky`` on, so every cross-reference that does not resolve is reported:
 ``{ref}``, ``{numref}``, ``{eq}``, ``{doc}``, ``{cite}``, MyST ``[text](#label)`` links and the
-``{py:func}``-style roles that point into :mod:`d2lkit`. This extension collects those reports
+``{py:func}``-style roles that point into :mod:`d2lkit`, and the ``{glue}`` roles that paste a
+value an executed cell stored with ``myst_nb.glue``. This extension collects those reports
 (and duplicate labels, which make a reference ambiguous) and, once the build has finished, turns
 them into a build failure that lists each one, while every other warning stays a warning. Objects
 of other libraries (``torch.Tensor`` in a signature) cannot be linked on an offline site, so
@@ -21,7 +22,8 @@ from sphinx.util.logging import WarningLogRecordTranslator, is_suppressed_warnin
 
 # (type, subtype) of the warnings that mean a reference is broken; None matches any subtype.
 BROKEN_REFERENCE_TYPES = {("ref", None), ("bibtex", None), ("myst", "xref_missing"),
-                          ("myst", "iref_ambiguous"), ("myst", "xref_ambiguous")}
+                          ("myst", "iref_ambiguous"), ("myst", "xref_ambiguous"),
+                          ("mystnb", "glue")}
 # Warnings that Sphinx and its extensions emit without a type.
 BROKEN_REFERENCE_MESSAGES = re.compile(
     r"duplicate label|undefined label|equation not found|could not find bibtex key"
