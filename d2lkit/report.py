@@ -1,9 +1,14 @@
-"""Printing results: timings in the form the nbval sanitizer masks, and plain-text tables."""
+"""Printing results: timings in the form the nbval sanitizer masks, plain-text tables, and the
+measurements that ``benchmarks/`` records for the book to show."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def fmt_sec(seconds: float) -> str:
@@ -40,3 +45,17 @@ def show_source(obj: Any) -> Any:
     from IPython.display import Code
 
     return Code(inspect.getsource(obj), language="python")
+
+
+def recorded(name: str, command: str, root: Path = BENCHMARKS) -> dict[str, Any]:
+    """Return the measurement ``benchmarks/<name>.json`` that ``command`` writes.
+
+    Some measurements take too long to repeat in every build (a full-profile run, a benchmark
+    that wants an idle machine); a script records them and the book prints the record.
+    """
+    path = root / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"No recorded measurement {path}: run `{command}` from the "
+                                "repository root (with d2lkit installed from the repository, "
+                                "`pip install -e .`)")
+    return json.loads(path.read_text())

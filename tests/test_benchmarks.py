@@ -8,6 +8,7 @@ from pathlib import Path
 import jupytext
 import pytest
 import torch
+from conftest import myst_notebook
 from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
@@ -15,7 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the benchmarks are scripts of the repository, not installed
 
-from benchmarks import build, run, train_throughput  # noqa: E402
+from benchmarks import build, full_profile, run, train_throughput  # noqa: E402
 from d2lkit import data, models, train  # noqa: E402
 
 
@@ -173,3 +174,20 @@ def test_targets_compare_with_the_limits():
     }
     results["train"]["speedup"] = 2.5
     assert all(t["met"] for t in run.targets(results) if t["unit"] == "x")
+
+
+GLUING_CODE = """\
+from myst_nb import glue
+import d2lkit
+glue("profile", d2lkit.profile(), display=False)
+glue("acc", {"constant": 0.882, "cosine": [0.5, 0.9]}, display=False)
+glue("shown", 3)"""
+
+
+def test_full_profile_records_what_the_chapter_glued_in_that_profile(tmp_path):
+    page = tmp_path / "chapter.md"
+    page.write_text(myst_notebook("Glue", GLUING_CODE))
+    result = full_profile.record(page)
+    assert result["chapter"] == "chapter" and result["profile"] == "full"
+    assert result["values"] == {"profile": "full", "shown": 3,
+                                "acc": {"constant": 0.882, "cosine": [0.5, 0.9]}}
