@@ -1,7 +1,7 @@
 """Run one chapter in the full profile and record the values it glues.
 
-The full profile trains at the seeds' scale: minutes on a GPU, a quarter of an hour or more on a
-laptop CPU, too long for every build of the book. A chapter that sets its quick run beside the
+The full profile trains at the seeds' scale: minutes on a GPU, ten minutes or more on a 2-core
+CPU, too long for every build of the book. A chapter that sets its quick run beside the
 full one stores what it reports with ``myst_nb.glue``; this script executes the chapter in a
 fresh kernel with ``D2LKIT_PROFILE=full``, collects those values and writes them, with the
 machine, the device and the date, to ``benchmarks/full_profile/<chapter>.json``, which the
