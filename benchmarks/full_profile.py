@@ -26,14 +26,15 @@ from typing import Any
 
 import jupytext
 import nbformat
+from myst_nb.ext.glue import GLUE_PREFIX  # the MIME prefix of glue(..., display=False)
 from nbclient import NotebookClient
 
 import d2lkit
+from benchmarks.build import ROOT
 from benchmarks.train_throughput import machine_info
+from d2lkit.report import BENCHMARKS
 
-ROOT = Path(__file__).resolve().parents[1]
-RECORDS = Path(__file__).resolve().with_name("full_profile")
-GLUE_PREFIX = "application/papermill.record/"  # how myst_nb.glue(..., display=False) stores it
+RECORDS = BENCHMARKS / "full_profile"  # where d2lkit.report.recorded reads them
 
 
 def execute(page: Path, profile: str = "full", timeout: int | None = None) -> nbformat.NotebookNode:
