@@ -107,6 +107,18 @@ def test_nbval_catches_a_changed_loss(tmp_path):
 FAILING_PAGE = myst_notebook("Broken", 'raise RuntimeError("this cell fails on purpose")')
 
 
+def test_readme_clean_command_empties_the_build_cache(tmp_path):
+    """The README's command to clean the cache removes the root's _build/, cache included."""
+    commands = set(re.findall(r"`(jupyter-book clean [^`]*)`", (ROOT / "README.md").read_text()))
+    assert len(commands) == 1, commands
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_build" / ".jupyter_cache").mkdir(parents=True)
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    subprocess.run([str(jupyter_book), *commands.pop().split()[1:]], cwd=tmp_path, check=True,
+                   capture_output=True, timeout=60)
+    assert not (tmp_path / "_build").exists()
+
+
 def test_failing_cell_fails_the_build(tmp_path):
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config = {"title": "broken", "execute": config["execute"],
