@@ -171,9 +171,20 @@ def test_targets_compare_with_the_limits():
         "rebuild with no change": False,
         "nbval / build execution time": True,
         "LeNet epoch, d2lkit vs seeds' loop (CPU)": False,
+        "cold build, full profile (GPU)": None,
     }
     results["train"]["speedup"] = 2.5
     assert all(t["met"] for t in run.targets(results) if t["unit"] == "x")
+
+
+def test_only_a_gpu_build_of_the_full_profile_counts_for_the_gpu_target():
+    for device, cold_s, measured, met in (("cpu", 599.0, None, None), ("cuda", 599.0, 599.0, True),
+                                          ("cuda", 601.0, 601.0, False)):
+        results = {"build_full": {"cold_s": cold_s, "machine": {"device": device}}}
+        (target,) = run.targets(results)
+        assert (target["what"], target["measured"], target["met"]) == (
+            "cold build, full profile (GPU)", measured, met)
+    assert "not measured" in run.format_targets(run.targets({}))
 
 
 GLUING_CODE = """\
