@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import d2lkit
 from d2lkit import data, models
-from d2lkit.device import matmul_gflops
+from d2lkit.device import matmul_gflops, synchronize
 from d2lkit.plot import Animator
 from d2lkit.report import format_table
 from d2lkit.train import channels_last_view, train_classifier
@@ -147,12 +147,6 @@ class TorchvisionLikeDataset(PerItemDataset):
         return pixels.unsqueeze(0).float().div(255), int(self.y[i])
 
 
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued work (a no-op on the CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def seeds_loop(
     net: nn.Module,
     train_batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -172,7 +166,7 @@ def seeds_loop(
     train_time = eval_time = 0.0
     test_acc = 0.0
     for epoch in range(num_epochs):
-        sync(device)
+        synchronize(device)
         tik = time.perf_counter()
         loss_sum = correct = count = 0.0
         num_batches = len(train_batches)  # type: ignore[arg-type]
@@ -190,7 +184,7 @@ def seeds_loop(
                 count += len(y)
             if (i + 1) % LOG_EVERY == 0:
                 animator.add(epoch + i / num_batches, (loss_sum / count, correct / count, None))
-        sync(device)
+        synchronize(device)
         tok = time.perf_counter()
         net.eval()
         hits = seen = 0.0
@@ -201,7 +195,7 @@ def seeds_loop(
                 seen += y.numel()
         test_acc = hits / seen
         animator.add(epoch + 1, (None, None, test_acc))
-        sync(device)
+        synchronize(device)
         train_time += tok - tik
         eval_time += time.perf_counter() - tok
     return LoopTiming(name, num_epochs, (train_time + eval_time) / num_epochs,
@@ -218,11 +212,11 @@ def d2lkit_loop(
     name: str = "d2lkit train_classifier",
 ) -> LoopTiming:
     """Train with ``d2lkit.train.train_classifier``; return the timing per epoch."""
-    sync(device)
+    synchronize(device)
     tik = time.perf_counter()
     history = train_classifier(net, train_iter, test_iter, num_epochs, optimizer,
                                animate=False, verbose=False)
-    sync(device)
+    synchronize(device)
     total = time.perf_counter() - tik
     train_time = sum(history.epoch_time)
     return LoopTiming(name, num_epochs, total / num_epochs, train_time / num_epochs,
@@ -251,7 +245,7 @@ def profile_loop(
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as prof:
         run()
-        sync(device)
+        synchronize(device)
     attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     events = [(e.key, getattr(e, attr) / 1e6) for e in prof.key_averages()]
     events = sorted((e for e in events if e[1] > 0), key=lambda e: -e[1])
@@ -344,7 +338,7 @@ def step_variants(
         tik = time.perf_counter()
         try:
             step(0)
-            sync(device)
+            synchronize(device)
             notes["d2lkit's step, torch.compile"] = {"compile_s": time.perf_counter() - tik}
             variants["d2lkit's step, torch.compile"] = (step, {})
         except Exception as err:  # no C++ compiler, unsupported platform, ...
@@ -357,11 +351,11 @@ def step_variants(
                 torch.use_deterministic_algorithms(settings.get("deterministic", True),
                                                    warn_only=True)
                 step(0)
-                sync(device)
+                synchronize(device)
                 tik = time.perf_counter()
                 for i in range(1, steps + 1):
                     step(i)
-                sync(device)
+                synchronize(device)
                 best[name] = min(best[name], (time.perf_counter() - tik) / steps)
     finally:
         torch.set_num_threads(threads)
@@ -390,7 +384,7 @@ def eval_variants(
     best = dict.fromkeys(cases, float("inf"))
     for _ in range(reps):
         for b, view in cases:
-            sync(device)
+            synchronize(device)
             tik = time.perf_counter()
             with torch.inference_mode():
                 correct = torch.zeros((), dtype=torch.long, device=device)

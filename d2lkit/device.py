@@ -41,6 +41,16 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on ``device``, so that the host's clock measures it.
+
+    CUDA kernels run asynchronously: a timer read right after a call would stop before the GPU
+    has finished. On the CPU every operator has finished when it returns, and nothing is done.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def profile() -> str:
     """Return the build profile: ``$D2LKIT_PROFILE``, else ``full`` on CUDA and ``quick`` on CPU."""
     name = os.environ.get("D2LKIT_PROFILE", "").strip().lower()
@@ -100,12 +110,10 @@ def matmul_gflops(n: int = 1024, repeats: int = 5, device: torch.device | None =
     B = torch.randn(n, n, device=device)
     best = float("inf")
     for i in range(repeats + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         tik = time.perf_counter()
         torch.mm(A, B)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         if i:  # the first run is a warm-up
             best = min(best, time.perf_counter() - tik)
     return 2 * n**3 / best / 1e9

@@ -42,6 +42,8 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.utils.data import DistributedSampler
 
+from d2lkit.device import synchronize
+
 __all__ = [
     "LocalSGD",
     "LocalSGDConfig",
@@ -184,18 +186,12 @@ class LocalSGD:
 
     def _allreduce(self, tensors: Sequence[torch.Tensor]) -> None:
         device = tensors[0].device
-        _synchronize(device)
+        synchronize(device)
         tik = time.perf_counter()
         self.payload_bytes += allreduce_mean_(tensors, self.group)
-        _synchronize(device)
+        synchronize(device)
         self.comm_time += time.perf_counter() - tik
         self.rounds += 1
-
-
-def _synchronize(device: torch.device) -> None:
-    """Wait for the device's queued work, so that the host's clock measures it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _check_schedule(
@@ -484,12 +480,12 @@ def _train_run(
             if schedule.num_steps == total_steps and not schedule.synchronized:
                 schedule.average()
             if schedule.num_steps >= next_eval and schedule.synchronized:
-                _synchronize(device)
+                synchronize(device)
                 train_time += time.perf_counter() - tik
                 record()
                 next_eval = (schedule.num_steps // config.eval_every + 1) * config.eval_every
                 tik = time.perf_counter()
-        _synchronize(device)
+        synchronize(device)
         train_time += time.perf_counter() - tik
     if run.steps[-1] != total_steps:
         record()

@@ -16,6 +16,15 @@ def test_set_seed_reproduces_all_generators():
     assert torch.equal(first[2], second[2])
 
 
+def test_synchronize_waits_only_for_cuda_devices(monkeypatch):
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", waited.append)
+    device.synchronize(torch.device("cpu"))
+    assert waited == []
+    device.synchronize(torch.device("cuda", 1))
+    assert waited == [torch.device("cuda", 1)]
+
+
 def test_set_seed_rejects_negative():
     with pytest.raises(ValueError, match="seed"):
         device.set_seed(-1)
