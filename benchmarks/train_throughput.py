@@ -259,20 +259,6 @@ def profile_loop(
 # ----------------------------------------------------------------------------- ablations
 
 
-def reference_order(net: nn.Sequential) -> nn.Sequential:
-    """Return ``net`` with each max-pooling that feeds a ReLU moved after it, as the seeds have it.
-
-    ``d2lkit.models.lenet`` pools before the ReLU; the seeds' LeNet applies the ReLU first. The
-    two compute the same function with the same gradients (the modules, and so the weights, are
-    shared with ``net``).
-    """
-    layers = list(net)
-    for i in range(len(layers) - 1):
-        if isinstance(layers[i], nn.MaxPool2d) and isinstance(layers[i + 1], nn.ReLU):
-            layers[i], layers[i + 1] = layers[i + 1], layers[i]
-    return nn.Sequential(*layers)
-
-
 def _step_fn(
     net: nn.Module, optimizer: torch.optim.Optimizer, X: torch.Tensor, y: torch.Tensor,
     batch_size: int, prepare: Callable[[torch.Tensor], torch.Tensor],
@@ -308,7 +294,7 @@ def step_variants(
         d2lkit.set_seed(0)
         net = models.lenet().to(device)
         if reference:
-            net = reference_order(net)
+            net = models.reference_order(net)
         optimizer = torch.optim.SGD(net.parameters(), lr=0.1, **sgd)
         model = torch.compile(net) if compiled else net
         return _step_fn(model, optimizer, X, y, batch_size, prepare)
@@ -462,7 +448,7 @@ def measure(
         d2lkit.set_seed(0)
         net = models.lenet().to(device)
         if reference:
-            net = reference_order(net)
+            net = models.reference_order(net)
         return net, torch.optim.SGD(net.parameters(), lr=lr)
 
     def loaders(dataset: type[PerItemDataset]) -> tuple[DataLoader, DataLoader]:

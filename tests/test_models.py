@@ -1,4 +1,4 @@
-"""Checks of the shared models against independent references."""
+"""Checks of the shared models against the seeds' references."""
 
 from __future__ import annotations
 
@@ -6,12 +6,6 @@ import torch
 from torch import nn
 
 from d2lkit import models
-
-
-def _reference_lenet(net: nn.Sequential) -> nn.Sequential:
-    """The reference's LeNet (ReLU before each pooling), sharing ``net``'s layers and weights."""
-    conv1, pool1, relu1, conv2, pool2, relu2, *head = net
-    return nn.Sequential(conv1, relu1, pool1, conv2, relu2, pool2, *head)
 
 
 def test_lenet_shapes_and_parameters():
@@ -25,10 +19,18 @@ def test_lenet_shapes_and_parameters():
     }
 
 
+def test_reference_order_puts_relu_before_pooling_and_shares_weights():
+    net = models.lenet()
+    reference = models.reference_order(net)
+    assert [type(m).__name__ for m in reference][:6] == [
+        "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d"]
+    assert all(p is q for p, q in zip(net.parameters(), reference.parameters()))
+
+
 def test_lenet_pooling_first_is_the_reference_function_bit_for_bit():
     torch.manual_seed(0)
     net = models.lenet()
-    reference = _reference_lenet(net)
+    reference = models.reference_order(net)
     X = torch.randn(16, 1, 28, 28)
     X[:, :, :6] = 0.0  # flat regions: ties inside the pooling windows
     X[:, :, 6:10] = -1.0  # windows where every activation is cut by the ReLU
