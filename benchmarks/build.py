@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import format_load, load_average
 from d2lkit.report import format_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +112,7 @@ def measure(
     copy = copy_repo(Path(repo), workdir / "repo")
     env = build_env(copy, profile)
     build = [jupyter_book(), "build", "book"]
-    load_before = _load()
+    load_before = load_average()
     date = time.strftime("%Y-%m-%d %H:%M")
     try:
         cold_s, _ = run_timed(build, copy, env)
@@ -141,18 +142,11 @@ def measure(
                  "--nbval-cell-timeout", "600", "_build/jupyter_execute"], copy, env)
             summary = output.strip().splitlines()[-1] if output.strip() else ""
             results["nbval"] = {"s": nbval_s, "summary": summary.strip("= ")}
-        results["load_average"] = [load_before, _load()]
+        results["load_average"] = [load_before, load_average()]
         return results
     finally:
         if owned:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _load() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return None
 
 
 def report(results: dict[str, Any]) -> str:
@@ -170,7 +164,7 @@ def report(results: dict[str, Any]) -> str:
     chapters = [[c["name"], f"{c['runtime_s']:.1f}"] for c in results["chapters"]]
     return "\n".join([
         f"Build of the book, {results['profile']} profile, {results['date']}, load average "
-        + " -> ".join("n/a" if x is None else f"{x:.2f}" for x in results["load_average"]),
+        + format_load(results["load_average"]),
         format_table(rows, ["step", "seconds", "pages executed"]),
         "execution time per page (cold build):",
         format_table(chapters, ["page", "seconds"]),

@@ -31,7 +31,7 @@ from nbclient import NotebookClient
 
 import d2lkit
 from benchmarks.build import ROOT
-from benchmarks.train_throughput import machine_info
+from benchmarks.machine import machine_info
 from d2lkit.report import BENCHMARKS
 
 RECORDS = BENCHMARKS / "full_profile"  # where d2lkit.report.recorded reads them

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from benchmarks import build, train_throughput
+from benchmarks.machine import machine_info
 from d2lkit.report import format_table
 
 RESULTS = Path(__file__).resolve().with_name("results.json")
@@ -96,12 +97,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             print(train_throughput.report(results["train_gpu"]), end="\n\n")
     if args.only in (None, "build"):
         results["build"] = build.measure(args.repo, profile="quick")
-        results["build"]["machine"] = train_throughput.machine_info(cpu)
+        results["build"]["machine"] = machine_info(cpu)
         print(build.report(results["build"]), end="\n\n")
     if args.only == "full" or (args.only is None and cuda):
         device = torch.device("cuda") if cuda else cpu
         results["build_full"] = build.measure(args.repo, profile="full", nbval=False)
-        results["build_full"]["machine"] = train_throughput.machine_info(device)
+        results["build_full"]["machine"] = machine_info(device)
         print(build.report(results["build_full"]), end="\n\n")
     results["targets"] = targets(results)
     print(format_targets(results["targets"]))

@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 import d2lkit
+from benchmarks.machine import format_load, load_average, machine_info
 from d2lkit import data, models
 from d2lkit.device import matmul_gflops, synchronize
 from d2lkit.plot import Animator
@@ -83,6 +84,16 @@ def model_flops(net: nn.Module, input_shape: Sequence[int] = INPUT_SHAPE) -> tup
 
 
 # ----------------------------------------------------------------------------- the loops
+
+
+def seeded_lenet(device: torch.device, reference: bool = False) -> nn.Sequential:
+    """Return d2lkit's LeNet from seed 0 on ``device``, in the seeds' order if ``reference``.
+
+    Every loop and variant starts from these weights.
+    """
+    d2lkit.set_seed(0)
+    net = models.lenet().to(device)
+    return models.reference_order(net) if reference else net
 
 
 @dataclass
@@ -291,10 +302,7 @@ def step_variants(
 
     def make(prepare: Callable[[torch.Tensor], torch.Tensor] = _unchanged, compiled: bool = False,
              reference: bool = False, **sgd: Any) -> Callable[[int], None]:
-        d2lkit.set_seed(0)
-        net = models.lenet().to(device)
-        if reference:
-            net = models.reference_order(net)
+        net = seeded_lenet(device, reference)
         optimizer = torch.optim.SGD(net.parameters(), lr=0.1, **sgd)
         model = torch.compile(net) if compiled else net
         return _step_fn(model, optimizer, X, y, batch_size, prepare)
@@ -364,8 +372,7 @@ def eval_variants(
     batch_sizes: Sequence[int] = (256, 1000, 2000, 10_000), reps: int = 3,
 ) -> list[dict[str, Any]]:
     """Return the seconds of one pass over the test set per batch size, NCHW and channels-last."""
-    d2lkit.set_seed(0)
-    net = models.lenet().to(device).eval()
+    net = seeded_lenet(device).eval()
     cases = [(b, view) for b in batch_sizes for view in (False, True)]
     best = dict.fromkeys(cases, float("inf"))
     for _ in range(reps):
@@ -383,37 +390,6 @@ def eval_variants(
 
 
 # ----------------------------------------------------------------------------- the benchmark
-
-
-def machine_info(device: torch.device) -> dict[str, Any]:
-    """Return what the measurement ran on: CPU model and cores, GPU, torch, threads, load."""
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    info: dict[str, Any] = {
-        "cpu": cpu,
-        "cpu_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__.split("+")[0],
-        "python": platform.python_version(),
-        "device": device.type,
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def load_average() -> float | None:
-    """Return the 1-minute load average, or ``None`` where the OS does not report it."""
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return None
 
 
 def measure(
@@ -445,10 +421,7 @@ def measure(
     on_device = [t.to(device) for t in (X_train, y_train, X_test, y_test)]
 
     def fresh(reference: bool = False) -> tuple[nn.Module, torch.optim.Optimizer]:
-        d2lkit.set_seed(0)
-        net = models.lenet().to(device)
-        if reference:
-            net = models.reference_order(net)
+        net = seeded_lenet(device, reference)
         return net, torch.optim.SGD(net.parameters(), lr=lr)
 
     def loaders(dataset: type[PerItemDataset]) -> tuple[DataLoader, DataLoader]:
@@ -535,7 +508,7 @@ def report(results: dict[str, Any]) -> str:
         f"{setup['n_test']} test examples, batch {setup['batch_size']}, on {machine['device']} "
         f"({machine['cpu']}, {machine['torch_threads']} torch threads"
         + (f", {machine['gpu']}" if "gpu" in machine else "")
-        + f"), {results['date']}, load average {_fmt_load(results['load_average'])}",
+        + f"), {results['date']}, load average {format_load(results['load_average'])}",
         format_table(rows, ["loop", "s/epoch", "train s", "eval s", "d2lkit faster by",
                             "GFLOP/s", "of peak", "test acc"]),
         f"d2lkit's loop against the seeds' loop: {results['speedup']:.2f}x faster",
@@ -559,10 +532,6 @@ def report(results: dict[str, Any]) -> str:
         lines += ["where d2lkit's loop spends its time (torch.profiler, self time):",
                   format_table(rows, ["operator", "self s", "share"])]
     return "\n".join(lines)
-
-
-def _fmt_load(loads: Sequence[float | None]) -> str:
-    return " -> ".join("n/a" if x is None else f"{x:.2f}" for x in loads)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
