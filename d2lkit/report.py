@@ -47,6 +47,24 @@ def show_source(obj: Any) -> Any:
     return Code(inspect.getsource(obj), language="python")
 
 
+def glue(name: str, value: Any, display: bool = True) -> None:
+    """Paste ``value`` into the page's text as ``{glue:text}`name```.
+
+    In the book's build this is ``myst_nb.glue``; in a plain Jupyter or Colab session, where
+    myst-nb is not installed, the value is only shown (when ``display`` is true), so a chapter's
+    notebook runs anywhere.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+
+            show(value)
+        return
+    myst_glue(name, value, display=display)
+
+
 def recorded(name: str, command: str, root: Path = BENCHMARKS) -> dict[str, Any]:
     """Return the measurement ``benchmarks/<name>.json`` that ``command`` writes.
 
