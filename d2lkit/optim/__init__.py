@@ -18,6 +18,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from d2lkit import checks
+
 State = tuple
 """An optimizer's state: a ``NamedTuple`` of tensor lists (one tensor per parameter)."""
 
@@ -66,22 +68,11 @@ class MomentsState(NamedTuple):
     step: int
 
 
-def _nonneg(name: str, value: float) -> float:
-    if not value >= 0.0:
-        raise ValueError(f"Invalid {name}: {value} (expected {name} >= 0)")
-    return float(value)
-
-
-def _positive(name: str, value: float) -> float:
-    if not value > 0.0:
-        raise ValueError(f"Invalid {name}: {value} (expected {name} > 0)")
-    return float(value)
-
-
-def _unit(name: str, value: float) -> float:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"Invalid {name}: {value} (expected 0 <= {name} < 1)")
-    return float(value)
+# The validators every factory uses (also from the optimizers in this package's other modules):
+# each returns a finite float or raises TypeError/ValueError naming the parameter (d2lkit.checks).
+_nonneg = checks.nonneg
+_positive = checks.positive
+_unit = checks.unit
 
 
 def _zeros(params: list[Tensor]) -> list[Tensor]:
@@ -342,6 +333,11 @@ def yogi(
     return Optimizer("yogi", _moments_init, _yogi_update, _moments_hp(lr, beta1, beta2, eps))
 
 
+def _check_optimizer(opt: Optimizer) -> None:
+    if not isinstance(opt, Optimizer):
+        raise TypeError(f"Invalid opt: {opt!r} (expected a d2lkit.optim.Optimizer)")
+
+
 # ----- 2-D traces ----------------------------------------------------------------------------
 
 
@@ -356,10 +352,15 @@ def trace_2d(
     ``grad_fn(x1, x2)`` returns the two partial derivatives at ``(x1, x2)`` (0-dim tensors), as
     the seeds' ``f_grad`` do; the path can be drawn with ``d2lkit.plot.plot_trace_2d``.
     """
+    _check_optimizer(opt)
+    if not callable(grad_fn):
+        raise TypeError(f"Invalid grad_fn: {grad_fn!r} (expected a function of (x1, x2))")
+    if isinstance(x0, str) or not isinstance(x0, Sequence):
+        raise TypeError(f"Invalid x0: {x0!r} (expected a pair of numbers)")
     if len(x0) != 2:
-        raise ValueError(f"Invalid x0: {x0} (expected two coordinates)")
-    if not steps >= 0:
-        raise ValueError(f"Invalid steps: {steps} (expected steps >= 0)")
+        raise ValueError(f"Invalid x0: {x0!r} (expected two coordinates)")
+    x0 = (checks.real("x0[0]", x0[0]), checks.real("x0[1]", x0[1]))
+    steps = checks.integer("steps", steps, minimum=0)
     params = [torch.tensor(x0, dtype=torch.float64)]
     state = opt.init(params)
     path = [params[0]]
@@ -379,6 +380,9 @@ def trace_1d(
     It is ``trace_2d`` on ``(x1, x2)`` with a gradient that is zero along ``x2``, so ``x2`` never
     moves and ``x1`` follows the 1-D iteration exactly.
     """
+    x0 = checks.real("x0", x0)
+    if not callable(grad):
+        raise TypeError(f"Invalid grad: {grad!r} (expected a function of x)")
     path = trace_2d(opt, lambda x1, x2: (grad(x1), torch.zeros_like(x2)), (x0, 0.0), steps)
     return path[:, 0]
 
@@ -395,6 +399,9 @@ def scheduled(opt: Optimizer, schedule: Callable[[int], float]) -> Optimizer:
 
     The wrapped state counts the steps; the ``lr`` in the ``hp`` passed to ``update`` is ignored.
     """
+    _check_optimizer(opt)
+    if not callable(schedule):
+        raise TypeError(f"Invalid schedule: {schedule!r} (expected a function of the step)")
 
     def init(params: list[Tensor]) -> ScheduledState:
         return ScheduledState(opt.init(params), 0)
