@@ -26,6 +26,8 @@ from typing import Literal, TypeVar
 import torch
 from torch import Tensor, nn
 
+from d2lkit import checks
+
 Reduction = Literal["mean", "sum"]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 T = TypeVar("T")
@@ -33,9 +35,8 @@ T = TypeVar("T")
 _REDUCTIONS = ("mean", "sum")
 
 
-def _check_reduction(reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"Invalid reduction: {reduction!r} (expected 'mean' or 'sum')")
+def _check_reduction(reduction: str) -> str:
+    return checks.choice("reduction", reduction, _REDUCTIONS)
 
 
 def accumulation_step(
@@ -82,8 +83,7 @@ def accumulation_step(
 
 def grouped(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Yield lists of ``size`` consecutive items; the last list holds what is left (maybe fewer)."""
-    if size < 1:
-        raise ValueError(f"Invalid group size: {size}")
+    size = checks.integer("size", size, minimum=1)
     it = iter(items)
     while group := list(islice(it, size)):
         yield group
@@ -104,8 +104,7 @@ def train_accumulated(
     weighted by the examples it really holds, so every step equals the big-batch step on the
     concatenation of its micro-batches. The returned list holds each step's group loss.
     """
-    if accum_steps < 1:
-        raise ValueError(f"Invalid accum_steps: {accum_steps}")
+    accum_steps = checks.integer("accum_steps", accum_steps, minimum=1)
     _check_reduction(reduction)
     return [
         accumulation_step(model, loss_fn, group, optimizer, reduction=reduction)

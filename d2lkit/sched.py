@@ -13,35 +13,33 @@ them step by step): the value at ``t`` is the learning rate that torch's schedul
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
+
+from d2lkit import checks
 
 Schedule = Callable[[int], float]
 
 
-def _check_lr(name: str, value: float) -> None:
-    if not value >= 0.0:
-        raise ValueError(f"Invalid {name}: {value}")
+def _check_lr(name: str, value: float) -> float:
+    return checks.nonneg(name, value)
 
 
-def _check_decay(name: str, value: float) -> None:
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"Invalid {name}: {value} (expected 0 < {name} <= 1)")
+def _check_decay(name: str, value: float) -> float:
+    return checks.in_range(name, value, 0.0, 1.0, low_open=True)
 
 
-def _check_steps(name: str, value: int, minimum: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"Invalid {name}: {value} (expected an integer >= {minimum})")
+def _check_steps(name: str, value: int, minimum: int = 1) -> int:
+    return checks.integer(name, value, minimum)
 
 
-def _check_t(t: int) -> None:
-    if t < 0:
-        raise ValueError(f"Invalid step: {t}")
+def _check_t(t: int) -> int:
+    return checks.integer("step", t, minimum=0)
 
 
 def constant(lr: float) -> Schedule:
     """Return the schedule that keeps ``lr`` at every step."""
-    _check_lr("learning rate", lr)
+    lr = _check_lr("lr", lr)
 
     def schedule(t: int) -> float:
         _check_t(t)
@@ -52,11 +50,9 @@ def constant(lr: float) -> Schedule:
 
 def factor(base_lr: float, factor: float, step_size: int = 1, floor: float = 0.0) -> Schedule:
     """Return ``max(floor, base_lr * factor ** (t // step_size))``: ``StepLR`` with a floor."""
-    _check_lr("learning rate", base_lr)
-    _check_decay("factor", factor)
-    _check_steps("step_size", step_size)
-    if not 0.0 <= floor <= base_lr:
-        raise ValueError(f"Invalid floor: {floor} (expected 0 <= floor <= base_lr={base_lr})")
+    base_lr, factor = _check_lr("base_lr", base_lr), _check_decay("factor", factor)
+    step_size = _check_steps("step_size", step_size)
+    floor = checks.in_range("floor", floor, 0.0, base_lr)  # 0 <= floor <= base_lr
 
     def schedule(t: int) -> float:
         _check_t(t)
@@ -67,8 +63,7 @@ def factor(base_lr: float, factor: float, step_size: int = 1, floor: float = 0.0
 
 def exponential(base_lr: float, gamma: float) -> Schedule:
     """Return ``base_lr * gamma ** t``, torch's ``ExponentialLR``."""
-    _check_lr("learning rate", base_lr)
-    _check_decay("gamma", gamma)
+    base_lr, gamma = _check_lr("base_lr", base_lr), _check_decay("gamma", gamma)
 
     def schedule(t: int) -> float:
         _check_t(t)
@@ -79,11 +74,10 @@ def exponential(base_lr: float, gamma: float) -> Schedule:
 
 def multistep(base_lr: float, milestones: Sequence[int], gamma: float = 0.1) -> Schedule:
     """Return ``base_lr * gamma ** (number of milestones <= t)``, torch's ``MultiStepLR``."""
-    _check_lr("learning rate", base_lr)
-    _check_decay("gamma", gamma)
-    milestones = list(milestones)
-    for m in milestones:
-        _check_steps("milestone", m)
+    base_lr, gamma = _check_lr("base_lr", base_lr), _check_decay("gamma", gamma)
+    if isinstance(milestones, str) or not isinstance(milestones, Iterable):
+        raise TypeError(f"Invalid milestones: {milestones!r} (expected a sequence of ints)")
+    milestones = [_check_steps(f"milestones[{i}]", m) for i, m in enumerate(milestones)]
     if any(b <= a for a, b in pairwise(milestones)):
         raise ValueError(f"Invalid milestones: {milestones} (expected strictly increasing)")
 
@@ -96,10 +90,8 @@ def multistep(base_lr: float, milestones: Sequence[int], gamma: float = 0.1) -> 
 
 def polynomial(base_lr: float, total_steps: int, power: float = 1.0) -> Schedule:
     """Return ``base_lr * (1 - min(t, total_steps) / total_steps) ** power`` (``PolynomialLR``)."""
-    _check_lr("learning rate", base_lr)
-    _check_steps("total_steps", total_steps)
-    if not power > 0.0:
-        raise ValueError(f"Invalid power: {power}")
+    base_lr, total_steps = _check_lr("base_lr", base_lr), _check_steps("total_steps", total_steps)
+    power = checks.positive("power", power)
 
     def schedule(t: int) -> float:
         _check_t(t)
@@ -123,16 +115,14 @@ def cosine(
     Without warmup this is torch's ``CosineAnnealingLR(T_max=total_steps, eta_min=final_lr)`` up to
     ``total_steps``; past it torch's rate climbs back up (its cosine has period ``2 * T_max``).
     """
-    _check_lr("learning rate", base_lr)
-    _check_steps("total_steps", total_steps)
-    if not 0.0 <= final_lr <= base_lr:
-        raise ValueError(f"Invalid final_lr: {final_lr} (expected 0 <= final_lr <= {base_lr})")
-    _check_steps("warmup_steps", warmup_steps, minimum=0)
+    base_lr, total_steps = _check_lr("base_lr", base_lr), _check_steps("total_steps", total_steps)
+    final_lr = checks.in_range("final_lr", final_lr, 0.0, base_lr)  # 0 <= final_lr <= base_lr
+    warmup_steps = _check_steps("warmup_steps", warmup_steps, minimum=0)
     if warmup_steps >= total_steps:
         raise ValueError(
             f"Invalid warmup_steps: {warmup_steps} (expected fewer than total_steps={total_steps})"
         )
-    _check_lr("warmup_begin_lr", warmup_begin_lr)
+    warmup_begin_lr = _check_lr("warmup_begin_lr", warmup_begin_lr)
     decay_steps = total_steps - warmup_steps
 
     def schedule(t: int) -> float:
@@ -159,9 +149,9 @@ def one_cycle(
     run, then anneals to ``max_lr / (div_factor * final_div_factor)`` at step ``total_steps - 1``
     and stays there.
     """
-    if not max_lr > 0.0:
-        raise ValueError(f"Invalid max_lr: {max_lr}")
-    _check_steps("total_steps", total_steps, minimum=2)
+    max_lr = checks.positive("max_lr", max_lr)
+    total_steps = _check_steps("total_steps", total_steps, minimum=2)
+    pct_start = checks.real("pct_start", pct_start)
     # torch's phase boundary: the rate peaks at step pct_start * total_steps - 1 (a float)
     peak = pct_start * total_steps - 1.0
     if not 0.0 < peak < total_steps - 1:
@@ -169,12 +159,9 @@ def one_cycle(
             f"Invalid pct_start: {pct_start} (the rise must last more than 1 step "
             f"and end before step {total_steps - 1})"
         )
-    if not div_factor > 0.0:
-        raise ValueError(f"Invalid div_factor: {div_factor}")
-    if not final_div_factor > 0.0:
-        raise ValueError(f"Invalid final_div_factor: {final_div_factor}")
-    if anneal not in ("cos", "linear"):
-        raise ValueError(f"Invalid anneal: {anneal!r} (expected 'cos' or 'linear')")
+    div_factor = checks.positive("div_factor", div_factor)
+    final_div_factor = checks.positive("final_div_factor", final_div_factor)
+    anneal = checks.choice("anneal", anneal, ("cos", "linear"))
     initial_lr = max_lr / div_factor
     min_lr = initial_lr / final_div_factor
     last = total_steps - 1

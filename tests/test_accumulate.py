@@ -119,5 +119,7 @@ def test_validation():
         accumulation_step(net, per_example, [], opt)
     with pytest.raises(ValueError, match="Invalid accum_steps: 0"):
         train_accumulated(net, per_example, batches, opt, 0)
-    with pytest.raises(ValueError, match="Invalid group size: 0"):
+    with pytest.raises(ValueError, match="Invalid size: 0"):
         list(grouped(batches, 0))
+    with pytest.raises(TypeError, match=r"Invalid accum_steps: 2\.5"):
+        train_accumulated(net, per_example, batches, opt, 2.5)
