@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from d2lkit import checks
 from d2lkit.device import Timer
 from d2lkit.models import linreg, squared_loss
+from d2lkit.optim import Optimizer
 from d2lkit.plot import Animator
 from d2lkit.report import fmt_sec
-
-if TYPE_CHECKING:
-    from d2lkit.optim import Optimizer
 
 Batches = Iterable[tuple[torch.Tensor, ...]]
 
@@ -66,8 +65,8 @@ def _run_airfoil(
     animate: bool,
 ) -> History:
     """Run ``step`` over ``num_epochs`` passes, evaluating every ``eval_every`` examples."""
-    if num_epochs < 1:
-        raise ValueError(f"Invalid number of epochs: {num_epochs}")
+    num_epochs = checks.integer("num_epochs", num_epochs, minimum=1)
+    eval_every = checks.integer("eval_every", eval_every, minimum=1)
     batches_per_epoch = len(data_iter)  # type: ignore[arg-type]
     history, timer = History(), Timer()
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[0, num_epochs],
@@ -112,6 +111,9 @@ def train_airfoil_scratch(
     Weights start from N(0, 0.01^2) and the bias at zero; the loss is the mean squared loss.
     Prints the final loss and the training time per epoch (evaluation time excluded).
     """
+    if not isinstance(opt, Optimizer):
+        raise TypeError(f"Invalid opt: {opt!r} (expected a d2lkit.optim.Optimizer)")
+    feature_dim = checks.integer("feature_dim", feature_dim, minimum=1)
     params = [torch.normal(0.0, 0.01, size=(feature_dim, 1)), torch.zeros(1)]
     state = opt.init(params)
 
@@ -140,6 +142,10 @@ def train_airfoil_concise(
 
     Same model, initialization and loss as ``train_airfoil_scratch``, written with ``torch.nn``.
     """
+    if not (isinstance(opt_cls, type) and issubclass(opt_cls, torch.optim.Optimizer)):
+        raise TypeError(f"Invalid opt_cls: {opt_cls!r} (expected a torch.optim.Optimizer class)")
+    if not isinstance(hp, Mapping):
+        raise TypeError(f"Invalid hp: {hp!r} (expected a dict of keyword arguments)")
     X0, _ = next(iter(data_iter))
     net = nn.Linear(X0.shape[1], 1)
     nn.init.normal_(net.weight, std=0.01)
@@ -239,10 +245,10 @@ def train_classifier(
     called after every update with the minibatch loss (a tensor, to avoid a device sync).
     Single-channel image batches on the CPU reach ``net`` as a ``channels_last_view``.
     """
-    if num_epochs < 1:
-        raise ValueError(f"Invalid number of epochs: {num_epochs}")
-    if schedule_unit not in ("epoch", "step"):
-        raise ValueError(f"Invalid schedule_unit: {schedule_unit!r} (expected 'epoch' or 'step')")
+    num_epochs = checks.integer("num_epochs", num_epochs, minimum=1)
+    schedule_unit = checks.choice("schedule_unit", schedule_unit, ("epoch", "step"))
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"Invalid optimizer: {optimizer!r} (expected a torch.optim.Optimizer)")
     loss_fn = loss_fn or nn.functional.cross_entropy
     plateau = isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau)
     torch_sched = isinstance(schedule, torch.optim.lr_scheduler.LRScheduler)
