@@ -4,8 +4,8 @@ The full profile trains at the seeds' scale: minutes on a GPU, ten minutes or mo
 CPU, too long for every build of the book. A chapter that sets its quick run beside the
 full one stores what it reports with ``myst_nb.glue``; this script executes the chapter in a
 fresh kernel with ``D2LKIT_PROFILE=full``, collects those values and writes them, with the
-machine, the device and the date, to ``benchmarks/full_profile/<chapter>.json``, which the
-chapter reads with ``d2lkit.report.recorded``.
+machine, the device and the date, to ``d2lkit/records/full_profile/<chapter>.json`` (package
+data, so the record ships with d2lkit), which the chapter reads with ``d2lkit.report.recorded``.
 
 Run from the repository root (with ``D2LKIT_DATA_MIRROR`` set as for a build)::
 
@@ -32,9 +32,10 @@ from nbclient import NotebookClient
 import d2lkit
 from benchmarks.build import ROOT
 from benchmarks.machine import machine_info
-from d2lkit.report import BENCHMARKS
+from d2lkit.report import RECORDS as RECORDS_FOLDER
 
-RECORDS = BENCHMARKS / "full_profile"  # where d2lkit.report.recorded reads them
+# Where d2lkit.report.recorded reads them: the package data in the repository's d2lkit/.
+RECORDS = ROOT / "d2lkit" / RECORDS_FOLDER / "full_profile"
 
 
 def execute(page: Path, profile: str = "full", timeout: int | None = None) -> nbformat.NotebookNode:

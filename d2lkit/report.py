@@ -1,14 +1,21 @@
 """Printing results: timings in the form the nbval sanitizer masks, plain-text tables, and the
-measurements that ``benchmarks/`` records for the book to show."""
+measurements that the scripts of ``benchmarks/`` record for the book to show.
+
+The records ship with the package (``d2lkit/records/*.json``, package data), so a chapter that
+prints one runs wherever d2lkit is installed, with no checkout of the repository."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+RECORDS = "records"  # the folder of the package that holds the records
 
 
 def fmt_sec(seconds: float) -> str:
@@ -65,15 +72,20 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     myst_glue(name, value, display=display)
 
 
-def recorded(name: str, command: str, root: Path = BENCHMARKS) -> dict[str, Any]:
-    """Return the measurement ``benchmarks/<name>.json`` that ``command`` writes.
+def recorded(name: str, command: str, root: Traversable | Path | None = None) -> dict[str, Any]:
+    """Return the measurement ``<name>.json`` that ``command`` writes into d2lkit's records.
 
     Some measurements take too long to repeat in every build (a full-profile run, a benchmark
-    that wants an idle machine); a script records them and the book prints the record.
+    that wants an idle machine); a script records them into the package's data, read here
+    through :mod:`importlib.resources`, and the book prints the record. ``root`` replaces the
+    package's records folder (for tests).
     """
-    path = root / f"{name}.json"
+    folder = files("d2lkit") / RECORDS if root is None else root
+    path = folder
+    for part in f"{name}.json".split("/"):
+        path = path.joinpath(part)
     if not path.is_file():
-        raise FileNotFoundError(f"No recorded measurement {path}: run `{command}` from the "
-                                "repository root (with d2lkit installed from the repository, "
-                                "`pip install -e .`)")
-    return json.loads(path.read_text())
+        raise FileNotFoundError(f"No recorded measurement {name}.json in {folder}: run "
+                                f"`{command}` from the repository root (with d2lkit installed "
+                                "from the repository, `pip install -e .`)")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,6 +1,14 @@
+import re
+import sys
+from pathlib import Path
+
 import pytest
+import tomllib
 
 from d2lkit import report
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the benchmarks are scripts of the repository, not installed
 
 
 def test_fmt_sec_uses_the_masked_unit():
@@ -34,8 +42,28 @@ def test_recorded_names_the_command_that_writes_a_missing_record(tmp_path):
         report.recorded("nothing", "python -m benchmarks.x sched", root=tmp_path)
 
 
-def test_the_book_records_exist():
-    """The records the book prints are in the repository."""
+def test_the_book_records_are_package_data():
+    """The records the book prints ship with d2lkit and are read through importlib.resources."""
     assert report.recorded("results", "python -m benchmarks.run")["targets"]
     assert report.recorded("full_profile/schedulers",
                            "python -m benchmarks.full_profile schedulers")["values"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["d2lkit"]
+    records = ROOT / "d2lkit" / report.RECORDS
+    shipped = {path for pattern in patterns for path in (ROOT / "d2lkit").glob(pattern)}
+    assert set(records.rglob("*.json")) <= shipped
+
+
+def test_the_scripts_write_where_recorded_reads():
+    from benchmarks import full_profile, run
+
+    records = ROOT / "d2lkit" / report.RECORDS
+    assert records / "results.json" == run.RESULTS
+    assert records / "full_profile" == full_profile.RECORDS
+
+
+def test_nothing_in_the_package_reads_the_repository():
+    """No d2lkit module builds a path out of its own folder (``parents[1]``, ``'..'``)."""
+    for module in (ROOT / "d2lkit").rglob("*.py"):
+        text = module.read_text()
+        assert not re.search(r"parents?\[|\.\.[/\\]|\"benchmarks", text), module
