@@ -10,9 +10,11 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from d2lkit import env
+
 T = TypeVar("T")
 
-PROFILES = ("quick", "full")
+PROFILES = env.PROFILES
 
 
 def try_gpu(i: int = 0) -> torch.device:
@@ -53,11 +55,9 @@ def synchronize(device: torch.device) -> None:
 
 def profile() -> str:
     """Return the build profile: ``$D2LKIT_PROFILE``, else ``full`` on CUDA and ``quick`` on CPU."""
-    name = os.environ.get("D2LKIT_PROFILE", "").strip().lower()
-    if not name:
+    name = env.profile()
+    if name is None:
         return "full" if torch.cuda.is_available() else "quick"
-    if name not in PROFILES:
-        raise ValueError(f"Invalid D2LKIT_PROFILE: {name!r} (expected one of {PROFILES})")
     return name
 
 
