@@ -1,12 +1,14 @@
 """Figures: one ``plot`` entry point, a live ``Animator`` and optimization traces.
 
 Figures are SVG in the book and reproducible byte for byte: the SVG ids are salted with a fixed
-string and the ``Date`` metadata is dropped, so nbval can compare them between runs.
+string and the ``Date`` metadata is dropped, so nbval can compare them between runs. Curves cycle
+through ``STYLES``, eight pairs of a color-blind-safe color and a dash pattern, so that up to eight
+runs stay apart in print, in grey scale and for color-blind readers; a legend goes to the right of
+the axes, never over the data.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,15 +17,36 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from cycler import cycler
+
+from d2lkit import env
 
 FIGSIZE = (3.5, 2.5)
-FMTS = ("-", "m--", "g-.", "r:", "c-", "k--", "y-.", "b:")
+# Okabe and Ito's color-blind-safe palette (its yellow, too pale on white, left out), each color
+# with its own dash pattern; every one keeps a contrast of at least 2:1 on the white figure.
+STYLES: tuple[dict[str, Any], ...] = tuple(
+    {"color": color, "linestyle": dashes}
+    for color, dashes in [
+        ("#0072B2", "-"), ("#D55E00", "--"), ("#009E73", "-."), ("#CC79A7", ":"),
+        ("#000000", (0, (5, 1.5, 1, 1.5, 1, 1.5))), ("#E69F00", (0, (8, 2.5))),
+        ("#56B4E9", (0, (1, 1))), ("#7F3C00", (0, (3, 1, 3, 1, 1, 1))),
+    ]
+)
+RC_PARAMS = {
+    "axes.prop_cycle": cycler(color=[s["color"] for s in STYLES],
+                              linestyle=[s["linestyle"] for s in STYLES]),
+    "lines.linewidth": 1.6,
+    "font.size": 10.0,
+    "legend.fontsize": 9.0,
+    "legend.frameon": False,
+}
 
 
 def use_svg_display() -> None:
-    """Render inline figures as deterministic SVG (fixed id salt, no date)."""
+    """Render inline figures as deterministic SVG (fixed id salt, no date) in the book's style."""
     mpl.rcParams["svg.hashsalt"] = "d2lkit"
     mpl.rcParams["svg.fonttype"] = "path"
+    mpl.rcParams.update(RC_PARAMS)
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
     except ImportError:  # plain Python: nothing to configure
@@ -62,7 +85,7 @@ def plot(
     ylim: Sequence[float] | None = None,
     xscale: str = "linear",
     yscale: str = "linear",
-    fmts: Sequence[str] = FMTS,
+    fmts: Sequence[str] | None = None,
     figsize: tuple[float, float] = FIGSIZE,
     axes: Any = None,
     title: str | None = None,
@@ -70,7 +93,8 @@ def plot(
     """Plot one or several curves and return the matplotlib ``Axes``.
 
     ``X`` and ``Y`` are a sequence, a tensor, or lists of them (one per curve). With ``Y`` omitted,
-    ``X`` holds the values and the x axis counts their index.
+    ``X`` holds the values and the x axis counts their index. Curve ``i`` is drawn in
+    ``STYLES[i]``, or with the matplotlib format string ``fmts[i]`` when ``fmts`` is given.
     """
     if _has_one_axis(X):
         X = [X]
@@ -82,14 +106,34 @@ def plot(
         X = X * len(Y)
     if axes is None:
         _, axes = plt.subplots(figsize=figsize)
-    for x, y, fmt in zip(X, Y, fmts * (len(Y) // len(fmts) + 1)):
+    for i, (x, y) in enumerate(zip(X, Y)):
         y = _as_numpy(y)
-        if len(x):
-            axes.plot(_as_numpy(x), y, fmt)
-        else:
-            axes.plot(y, fmt)
+        x = _as_numpy(x) if len(x) else np.arange(len(y))
+        _draw_curve(axes, x, y, i, fmts)
     set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend, title)
     return axes
+
+
+def _draw_curve(axes: Any, x: Any, y: Any, i: int, fmts: Sequence[str] | None) -> None:
+    """Draw curve number ``i`` in ``STYLES[i]`` or with the format string ``fmts[i]``."""
+    if fmts is None:
+        axes.plot(x, y, **STYLES[i % len(STYLES)])
+    else:
+        axes.plot(x, y, fmts[i % len(fmts)])
+
+
+def place_legend(axes: Any, labels: Sequence[str]) -> Any:
+    """Add a legend that does not cover the data and return it.
+
+    An ``Axes`` with no other axes to its right gets the legend outside, beside its upper right
+    corner; in a row of panels, where that space belongs to the next panel, matplotlib picks the
+    corner of the axes that covers the fewest points (``loc="best"``).
+    """
+    right = axes.get_position().x1
+    others = [a for a in axes.figure.axes if a is not axes and a.get_position().x0 >= right]
+    if others:
+        return axes.legend(labels, loc="best")
+    return axes.legend(labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
 
 def set_axes(
@@ -113,7 +157,7 @@ def set_axes(
     if ylim is not None:
         axes.set_ylim(ylim)
     if legend:
-        axes.legend(legend)
+        place_legend(axes, legend)
     if title:
         axes.set_title(title)
     axes.grid(True, alpha=0.3)
@@ -122,15 +166,10 @@ def set_axes(
 def _live_frontend() -> bool:
     """Return whether a person watches the kernel (an interactive Jupyter front end).
 
-    Batch executors (myst-nb's nbclient, nbval) send execute requests with ``allow_stdin=False``;
-    interactive front ends allow stdin. ``D2LKIT_LIVE_PLOTS=0`` or ``1`` overrides the guess.
+    ``D2LKIT_LIVE_PLOTS=0`` or ``1`` overrides the guess of ``d2lkit.env.interactive_kernel``.
     """
-    forced = os.environ.get("D2LKIT_LIVE_PLOTS")
-    if forced is not None:
-        return forced == "1"
-    shell = _ipython()
-    kernel = getattr(shell, "kernel", None)
-    return bool(getattr(kernel, "_allow_stdin", False))
+    forced = env.live_plots()
+    return env.interactive_kernel() if forced is None else forced
 
 
 class Animator:
@@ -150,7 +189,7 @@ class Animator:
         ylim: Sequence[float] | None = None,
         xscale: str = "linear",
         yscale: str = "linear",
-        fmts: Sequence[str] = FMTS,
+        fmts: Sequence[str] | None = None,
         figsize: tuple[float, float] = FIGSIZE,
         min_interval: float = 0.5,
     ) -> None:
@@ -185,8 +224,8 @@ class Animator:
         """Return a new matplotlib figure of the current data (not attached to pyplot)."""
         fig, axes = plt.subplots(figsize=self.figsize)
         plt.close(fig)
-        for x, y, fmt in zip(self.X, self.Y, self.fmts):
-            axes.plot(x, y, fmt)
+        for i, (x, y) in enumerate(zip(self.X, self.Y)):
+            _draw_curve(axes, x, y, i, self.fmts)
         set_axes(axes, **self.config)
         return fig
 
@@ -219,8 +258,11 @@ def plot_trace_1d(
     pts = torch.as_tensor(trace, dtype=torch.float64).flatten()
     n = max(float(pts.abs().max()), 1.0)
     x = torch.arange(-n, n, 0.01, dtype=torch.float64)
-    axes = plot([x, pts], [f(x), f(pts)], xlabel, ylabel, fmts=["-", "-o"],
-                figsize=figsize, axes=axes)
+    if axes is None:
+        _, axes = plt.subplots(figsize=figsize)
+    axes.plot(x.numpy(), f(x).numpy(), color=STYLES[0]["color"])
+    axes.plot(pts.numpy(), f(pts).numpy(), "-o", color=STYLES[1]["color"], markersize=4)
+    set_axes(axes, xlabel, ylabel)
     return axes
 
 
@@ -242,7 +284,8 @@ def plot_trace_2d(
         torch.linspace(float(lo[1]), float(hi[1]), 101, dtype=torch.float64),
         indexing="ij",
     )
-    axes.contour(x1.numpy(), x2.numpy(), f(x1, x2).numpy(), colors="#1f77b4")
-    axes.plot(pts[:, 0].numpy(), pts[:, 1].numpy(), "-o", color="#ff7f0e", markersize=3)
+    axes.contour(x1.numpy(), x2.numpy(), f(x1, x2).numpy(), colors=STYLES[0]["color"],
+                 linestyles="solid", linewidths=0.8)
+    axes.plot(pts[:, 0].numpy(), pts[:, 1].numpy(), "-o", color=STYLES[1]["color"], markersize=3)
     set_axes(axes, "x1", "x2", title=title)
     return axes
