@@ -16,7 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the benchmarks are scripts of the repository, not installed
 
-from benchmarks import build, full_profile, run, train_throughput  # noqa: E402
+from benchmarks import build, flops, full_profile, loops, run  # noqa: E402
 from d2lkit import data, models, train  # noqa: E402
 
 
@@ -31,7 +31,7 @@ def _counted(fn) -> int:
 def test_model_flops_match_torch_flop_counter(make):
     net = make()
     X, y = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
-    forward, training = train_throughput.model_flops(net)
+    forward, training = flops.model_flops(net)
     assert forward * 4 == _counted(lambda: net(X))
     assert training * 4 == _counted(
         lambda: nn.functional.cross_entropy(net(X), y).backward())
@@ -41,14 +41,14 @@ def test_lenet_flops_by_hand():
     # 2 x multiply-adds: conv 6x28x28 outputs of 1x5x5, conv 16x10x10 of 6x5x5, then 400-120-84-10
     conv = 2 * (6 * 28 * 28 * 25 + 16 * 10 * 10 * 150)
     linear = 2 * (400 * 120 + 120 * 84 + 84 * 10)
-    forward, training = train_throughput.model_flops(models.lenet())
+    forward, training = flops.model_flops(models.lenet())
     assert forward == conv + linear
     assert training == 3 * forward - 2 * 6 * 28 * 28 * 25
 
 
 def test_per_item_dataset_batches_are_the_tensor_slices():
     X, y = torch.randn(10, 1, 28, 28), torch.arange(10)
-    loader = DataLoader(train_throughput.PerItemDataset(X, y), batch_size=4, shuffle=False)
+    loader = DataLoader(loops.PerItemDataset(X, y), batch_size=4, shuffle=False)
     batches = list(loader)
     assert [len(b[1]) for b in batches] == [4, 4, 2]
     assert torch.equal(batches[1][0], X[4:8]) and torch.equal(batches[1][1], y[4:8])
@@ -57,7 +57,7 @@ def test_per_item_dataset_batches_are_the_tensor_slices():
 
 def test_torchvision_like_items_equal_the_tensors():
     X, y = data.fashion_mnist(True, n=5)
-    dataset = train_throughput.TorchvisionLikeDataset(X, y)
+    dataset = loops.TorchvisionLikeDataset(X, y)
     for i in range(5):
         image, label = dataset[i]
         assert torch.equal(image, X[i]) and label == int(y[i])
@@ -84,10 +84,10 @@ def test_seeds_loop_computes_what_train_classifier_computes():
     Xt, yt = data.fashion_mnist(False, n=40)
     cpu = torch.device("cpu")
     nets = []
-    for loop in (train_throughput.seeds_loop, train_throughput.d2lkit_loop):
+    for loop in (loops.seeds_loop, loops.d2lkit_loop):
         torch.manual_seed(0)
         net = models.lenet()
-        if loop is train_throughput.seeds_loop:
+        if loop is loops.seeds_loop:
             net = models.reference_order(net)
         timing = loop(net, data.MinibatchIter(X, y, batch_size=32, seed=3),
                       data.MinibatchIter(Xt, yt, batch_size=16, shuffle=False), 2,
@@ -110,10 +110,10 @@ def test_interleave_takes_turns_and_averages():
         def one_epoch():
             calls.append(name)
             t = seconds[len([c for c in calls if c == name]) - 1]
-            return train_throughput.LoopTiming(name, 1, t, t - 0.5, 0.5, len(calls) / 10)
+            return loops.LoopTiming(name, 1, t, t - 0.5, 0.5, len(calls) / 10)
         return one_epoch
 
-    a, b = train_throughput.interleave({"a": loop("a", [1.0, 3.0]), "b": loop("b", [2.0, 2.5])}, 2)
+    a, b = loops.interleave({"a": loop("a", [1.0, 3.0]), "b": loop("b", [2.0, 2.5])}, 2)
     assert calls == ["a", "b", "a", "b"]
     assert (a.epoch_s, a.train_s, a.eval_s, a.test_acc) == (2.0, 1.5, 0.5, 0.3)
     assert (b.epochs, b.epoch_s, b.epoch_times, b.test_acc) == (2, 2.25, [2.0, 2.5], 0.4)
