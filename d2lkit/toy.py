@@ -101,3 +101,40 @@ def with_noise(grad: GradFn, sigma: float = 1.0, seed: int = 0) -> GradFn:
         return g1, g2
 
     return noisy_grad
+
+
+def cosh(c: float = 0.5) -> Objective1D:
+    """Return the convex ``f(x) = cosh(c * x)``, minimized at 0 with ``f''(0) = c**2``."""
+    if not c > 0:
+        raise ValueError(f"Invalid frequency c: {c}")
+    return Objective1D(
+        f=lambda x: torch.cosh(c * x),
+        grad=lambda x: c * torch.sinh(c * x),
+        hess=lambda x: c**2 * torch.cosh(c * x),
+    )
+
+
+@dataclass(frozen=True)
+class DoubleWell2D:
+    """``f(x1, x2) = x1**2 + (x2**2 - 1)**2 / 4``: a saddle at 0 between minima at ``x2 = ±1``.
+
+    The Hessian at the origin is ``diag(2, -1)``: curved up along ``x1``, down along ``x2``.
+    Gradient descent started on the line ``x2 = 0`` stays on it and converges to the saddle.
+    """
+
+    def f(self, x1: Tensor, x2: Tensor) -> Tensor:
+        """Return ``x1**2 + (x2**2 - 1)**2 / 4`` elementwise."""
+        return x1**2 + (x2**2 - 1) ** 2 / 4
+
+    def grad(self, x1: Tensor, x2: Tensor) -> tuple[Tensor, Tensor]:
+        """Return the partial derivatives ``(2 * x1, x2**3 - x2)``."""
+        return 2 * x1, x2**3 - x2
+
+    def hessian(self, x1: float, x2: float) -> Tensor:
+        """Return the 2 x 2 Hessian ``diag(2, 3 * x2**2 - 1)`` at one point, in float64."""
+        return torch.tensor([[2.0, 0.0], [0.0, 3.0 * x2**2 - 1.0]], dtype=torch.float64)
+
+
+def double_well_2d() -> DoubleWell2D:
+    """Return the saddle example ``x1**2 + (x2**2 - 1)**2 / 4`` (minima at ``(0, ±1)``)."""
+    return DoubleWell2D()

@@ -82,3 +82,27 @@ def test_noise_is_seeded_unbiased_and_scaled():
     sigma = torch.full((2,), 0.5, dtype=torch.float64)
     torch.testing.assert_close(draws.std(0), sigma, atol=0.02, rtol=0)
     assert not torch.equal(draws[0], draws[1])
+
+
+@pytest.mark.parametrize("objective", [toy.cosh(), toy.cosh(c=1.7)])
+def test_cosh_derivatives_match_autograd(objective):
+    g, h = autograd_derivatives(objective.f, POINTS / 4)
+    torch.testing.assert_close(objective.grad(POINTS / 4), g)
+    torch.testing.assert_close(objective.hess(POINTS / 4), h)
+
+
+def test_cosh_rejects_bad_frequency():
+    with pytest.raises(ValueError, match="-1"):
+        toy.cosh(c=-1.0)
+
+
+def test_double_well_gradient_and_hessian_match_autograd():
+    w = toy.double_well_2d()
+    for point in [(0.0, 0.0), (0.3, -0.7), (-1.2, 1.0)]:
+        x = torch.tensor(point, dtype=torch.float64, requires_grad=True)
+        (g,) = torch.autograd.grad(w.f(x[0], x[1]), x)
+        torch.testing.assert_close(torch.stack(w.grad(*x.detach())), g)
+        hess = torch.autograd.functional.hessian(lambda z: w.f(z[0], z[1]), x.detach())
+        torch.testing.assert_close(w.hessian(*point), hess)
+    eigenvalues = torch.linalg.eigvalsh(w.hessian(0.0, 0.0))
+    assert eigenvalues[0] < 0 < eigenvalues[1]
