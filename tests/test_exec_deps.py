@@ -36,12 +36,12 @@ def _page(name: str, module: str) -> str:
 @pytest.fixture
 def book(tmp_path):
     package = tmp_path / "pkgs" / "fakekit"
-    (package / "records").mkdir(parents=True)
+    (package / "records" / "full").mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "a.py").write_text("A = 1\n")
     (package / "b.py").write_text("from fakekit import c\nRECORDS = 'records'\n")
     (package / "c.py").write_text("C = 3\n")
-    (package / "records" / "run.json").write_text("{}")
+    (package / "records" / "full" / "run.json").write_text("{}")
     pages = tmp_path / "book"
     pages.mkdir()
     (pages / "_config.yml").write_text(CONFIG)
@@ -79,7 +79,7 @@ def test_rebuild_executes_exactly_the_stale_pages(book):
     assert _build(book) == []                                   # nothing changed
     (book / "pkgs" / "fakekit" / "c.py").write_text("C = 4\n")  # imported by b only
     assert _build(book) == ["two"]
-    (book / "pkgs" / "fakekit" / "records" / "run.json").write_text('{"new": 1}')
+    (book / "pkgs" / "fakekit" / "records" / "full" / "run.json").write_text('{"new": 1}')
     assert _build(book) == ["two"]                              # b names the records folder
     assert _build(book, D2LKIT_PROFILE="full") == ["one", "two"]
     assert _build(book, D2LKIT_PROFILE="full") == []

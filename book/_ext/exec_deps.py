@@ -8,7 +8,7 @@ from
 * the source of every module of the tracked packages (``d2lkit``) that the page imports, directly
   or through other modules (found statically from the ``import`` statements),
 * the data files inside those packages (the records that pages print) — a data file belongs to
-  the modules whose source names its folder,
+  the modules whose source names one of the folders it lies in,
 * the build profile (``d2lkit.device.profile()``) and the torch version,
 
 and compares it with the key stored by the last successful build. A page whose key changed loses
@@ -94,15 +94,15 @@ def closure(names: Iterable[str], modules: dict[str, Path]) -> set[str]:
 
 def data_files(modules: dict[str, Path], used: set[str]) -> list[Path]:
     """Return the non-Python files of the packages that the modules in ``used`` read: a file
-    belongs to a module whose source names the file's folder."""
+    belongs to a module whose source names a folder the file lies in."""
     roots = {modules[name].parent for name in modules if "." not in name}
     files = []
     for root in roots:
         for path in sorted(root.rglob("*")):
             if not path.is_file() or path.suffix in {".py", ".pyc"}:
                 continue
-            folder = path.parent.name
-            if any(folder in modules[name].read_text() for name in used):
+            folders = path.relative_to(root).parent.parts
+            if any(f in modules[name].read_text() for f in folders for name in used):
                 files.append(path)
     return files
 
