@@ -412,3 +412,24 @@ def scheduled(opt: Optimizer, schedule: Callable[[int], float]) -> Optimizer:
         return new_params, ScheduledState(inner, state.step + 1)
 
     return Optimizer(f"scheduled {opt.name}", init, update, dict(opt.hp))
+
+
+# ----- The optimizers of today, one module each (imported last: they build on the above) -----
+
+from d2lkit.optim.adafactor import AdafactorState as AdafactorState  # noqa: E402
+from d2lkit.optim.adafactor import adafactor as adafactor  # noqa: E402
+from d2lkit.optim.footprint import state_bytes as state_bytes  # noqa: E402
+from d2lkit.optim.lars_lamb import lamb as lamb  # noqa: E402
+from d2lkit.optim.lars_lamb import lars as lars  # noqa: E402
+from d2lkit.optim.lion import LionState as LionState  # noqa: E402
+from d2lkit.optim.lion import lion as lion  # noqa: E402
+from d2lkit.optim.muon import MuonState as MuonState  # noqa: E402
+from d2lkit.optim.muon import muon as muon  # noqa: E402
+from d2lkit.optim.muon import newton_schulz as newton_schulz  # noqa: E402
+from d2lkit.optim.radam_nadam import NAdamState as NAdamState  # noqa: E402
+from d2lkit.optim.radam_nadam import nadam as nadam  # noqa: E402
+from d2lkit.optim.radam_nadam import radam as radam  # noqa: E402
+from d2lkit.optim.schedule_free import ScheduleFreeState as ScheduleFreeState  # noqa: E402
+from d2lkit.optim.schedule_free import eval_params as eval_params  # noqa: E402
+from d2lkit.optim.schedule_free import schedule_free_adamw as schedule_free_adamw  # noqa: E402
+from d2lkit.optim.schedule_free import schedule_free_sgd as schedule_free_sgd  # noqa: E402
