@@ -178,3 +178,62 @@ def one_cycle(
         return interpolate(max_lr, min_lr, (min(t, last) - peak) / (last - peak))
 
     return schedule
+
+
+def wsd(
+    base_lr: float,
+    total_steps: int,
+    decay_steps: int,
+    warmup_steps: int = 0,
+    final_lr: float = 0.0,
+    warmup_begin_lr: float = 0.0,
+) -> Schedule:
+    """Return warmup-stable-decay: a linear warmup, a constant plateau, a linear cooldown.
+
+    For ``t < warmup_steps`` the rate rises linearly from ``warmup_begin_lr`` to ``base_lr``; it
+    stays at ``base_lr`` until ``total_steps - decay_steps`` and then falls linearly, reaching
+    ``final_lr`` at ``total_steps`` and staying there. The plateau does not depend on the budget:
+    a run can be continued from any point of it and cooled down whenever a model is wanted. Same
+    as ``SequentialLR`` of ``LinearLR`` (warmup, from ``warmup_begin_lr / base_lr``),
+    ``ConstantLR(factor=1)`` and ``LinearLR`` (to ``final_lr / base_lr``), or the matching
+    ``LambdaLR``.
+    """
+    base_lr = checks.nonneg("base_lr", base_lr)
+    total_steps = checks.integer("total_steps", total_steps, minimum=1)
+    decay_steps = checks.integer("decay_steps", decay_steps, minimum=1)
+    warmup_steps = checks.integer("warmup_steps", warmup_steps, minimum=0)
+    if warmup_steps + decay_steps > total_steps:
+        raise ValueError(
+            f"Invalid decay_steps: {decay_steps!r} (expected warmup_steps + decay_steps <= "
+            f"total_steps={total_steps})"
+        )
+    final_lr = checks.in_range("final_lr", final_lr, 0.0, base_lr)
+    warmup_begin_lr = checks.in_range("warmup_begin_lr", warmup_begin_lr, 0.0, base_lr)
+    decay_start = total_steps - decay_steps
+
+    def schedule(t: int) -> float:
+        t = checks.integer("t", t, minimum=0)
+        if t < warmup_steps:
+            return warmup_begin_lr + (base_lr - warmup_begin_lr) * t / warmup_steps
+        if t < decay_start:
+            return base_lr
+        return base_lr + (final_lr - base_lr) * min(t - decay_start, decay_steps) / decay_steps
+
+    return schedule
+
+
+def linear_to_zero(base_lr: float, total_steps: int, warmup_steps: int = 0) -> Schedule:
+    """Return a linear warmup over ``warmup_steps`` and then a linear decay to 0 at ``total_steps``.
+
+    This is :func:`wsd` without a plateau (``decay_steps = total_steps - warmup_steps``); without
+    warmup it is ``polynomial(base_lr, total_steps, power=1)``, torch's ``LinearLR(1, 0,
+    total_steps)``.
+    """
+    total_steps = checks.integer("total_steps", total_steps, minimum=1)
+    warmup_steps = checks.integer("warmup_steps", warmup_steps, minimum=0)
+    if warmup_steps >= total_steps:
+        raise ValueError(
+            f"Invalid warmup_steps: {warmup_steps!r} (expected fewer than "
+            f"total_steps={total_steps})"
+        )
+    return wsd(base_lr, total_steps, total_steps - warmup_steps, warmup_steps)
