@@ -82,9 +82,14 @@ def accumulation_step(
 
 
 def grouped(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Yield lists of ``size`` consecutive items; the last list holds what is left (maybe fewer)."""
-    size = checks.integer("size", size, minimum=1)
-    it = iter(items)
+    """Yield lists of ``size`` consecutive items; the last list holds what is left (maybe fewer).
+
+    ``size`` is checked when ``grouped`` is called, not when the first group is asked for.
+    """
+    return _groups(iter(items), checks.integer("size", size, minimum=1))
+
+
+def _groups(it: Iterator[T], size: int) -> Iterator[list[T]]:
     while group := list(islice(it, size)):
         yield group
 

@@ -34,7 +34,7 @@ def _check_steps(name: str, value: int, minimum: int = 1) -> int:
 
 
 def _check_t(t: int) -> int:
-    return checks.integer("step", t, minimum=0)
+    return checks.integer("t", t, minimum=0)
 
 
 def constant(lr: float) -> Schedule:
