@@ -52,8 +52,8 @@ def _raw(name: str) -> str | None:
 
 def _invalid(name: str, value: str, expected: str) -> EnvError:
     return EnvError(
-        f"Invalid {name}={value!r}: expected {expected}. Set it to one of those, or unset it "
-        f"(`unset {name}`) for the default."
+        f"Invalid {name}={value!r}: expected {expected}. Fix the value, or unset it "
+        f"(`unset {name}`) to use the default."
     )
 
 

@@ -221,12 +221,18 @@ def _expected_problem(file: data.DataFile, bad: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
+def _bad_mirror_copy(root: Path, gz: bool, kind: str) -> tuple[data.DataFile, bytes, Path]:
+    """Put a damaged copy of CONTENT into the mirror; return its DataFile, bytes and path."""
+    file = _file(root, CONTENT, name="toy.gz" if gz else "toy.dat")
+    bad = _corruptions(CONTENT, gz)[kind]
+    path = root / "mirror" / file.name
+    path.write_bytes(bad)
+    return file, bad, path
+
+
 @pytest.mark.parametrize(("gz", "kind"), CORRUPTIONS, ids=IDS)
 def test_verify_reports_every_corruption(isolated_data, gz, kind):
-    file = _file(isolated_data, CONTENT, name="toy.gz" if gz else "toy.dat")
-    bad = _corruptions(CONTENT, gz)[kind]
-    path = isolated_data / "mirror" / file.name
-    path.write_bytes(bad)
+    file, bad, path = _bad_mirror_copy(isolated_data, gz, kind)
     with pytest.raises(data.DataError) as err:
         data.verify(path, file)
     message = str(err.value)
@@ -239,10 +245,7 @@ def test_verify_reports_every_corruption(isolated_data, gz, kind):
 
 @pytest.mark.parametrize(("gz", "kind"), CORRUPTIONS, ids=IDS)
 def test_bad_mirror_copy_is_reported_kept_and_skipped(isolated_data, gz, kind):
-    file = _file(isolated_data, CONTENT, name="toy.gz" if gz else "toy.dat")
-    bad = _corruptions(CONTENT, gz)[kind]
-    mirror = isolated_data / "mirror" / file.name
-    mirror.write_bytes(bad)
+    file, bad, mirror = _bad_mirror_copy(isolated_data, gz, kind)
     (isolated_data / "system").mkdir()
     good = isolated_data / "system" / file.name
     good.write_bytes(gzip.compress(CONTENT) if gz else CONTENT)
