@@ -449,6 +449,79 @@ def test_checker_catches_broken_link_missing_image_remote_asset_and_raw_math(bro
     assert all(any(p in problem for p in planted) for problem in report.problems), problems
 
 
+# Every image in a page's article, with the numbered caption and the label of the figure around it.
+FIGURES_PROBE = """() => Array.from(document.querySelectorAll("article img"), img => {
+  const figure = img.closest("figure");
+  const text = selector => figure?.querySelector(selector)?.textContent.trim() ?? "";
+  return {src: img.getAttribute("src") ?? "", alt: img.getAttribute("alt") ?? "",
+          label: figure?.id ?? "", number: text("figcaption .caption-number"),
+          caption: text("figcaption .caption-text")};
+})"""
+FILE_LIKE = re.compile(r"(\.(svg|png|jpe?g|gif|webp)$)|(^|/)_images/|^[0-9a-f]{12,}", re.IGNORECASE)
+
+
+def _alt_is_not_a_description(alt: str, src: str) -> bool:
+    """Return whether ``alt`` is empty, a file name, a path or a hash instead of words."""
+    name = src.rsplit("/", 1)[-1]
+    return (len(alt.split()) < 3 or bool(FILE_LIKE.search(alt.strip()))
+            or (bool(name) and name.split(".")[0] in alt))
+
+
+def figure_problems(context, base: str, pages: list[str]) -> list[str]:
+    """Return, for the pages ``pages`` under ``base``, every image that is not a numbered,
+    labelled, captioned figure with an alt text that describes it."""
+    problems = []
+    page = context.new_page()
+    for path in pages:
+        page.goto(base + path, wait_until="load")
+        for fig in page.evaluate(FIGURES_PROBE):
+            where = f"{path}: image {fig['src']}"
+            if not (fig["number"] and fig["caption"] and fig["label"]):
+                problems.append(f"{where}: no numbered, labelled caption")
+            if _alt_is_not_a_description(fig["alt"], fig["src"]):
+                problems.append(f"{where}: alt text {fig['alt']!r} does not describe it")
+    page.close()
+    return problems
+
+
+def test_every_figure_has_a_numbered_caption_and_alt_text(site, browser):
+    base, _, _ = site
+    blocked: list[str] = []
+    context = offline_context(browser, blocked)
+    problems = figure_problems(context, base, [f"{page}.html" for page in toc_pages()])
+    context.close()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+def test_figure_check_catches_a_missing_caption_and_a_file_name_alt(browser, tmp_path):
+    """The figure check, on a copy of a real chapter with two figures spoiled."""
+    copy = tmp_path / "html"
+    shutil.copytree(HTML, copy)
+    page = copy / "minibatch_sgd.html"
+    html = page.read_text()
+    figures = list(re.finditer(r"<figure[^>]*>.*?</figure>", html, re.DOTALL))
+    assert len(figures) >= 2, "minibatch_sgd has no two captioned figures to spoil"
+    first, second = figures[0], figures[1]
+    uncaptioned = re.sub(r"<figcaption>.*?</figcaption>", "", first[0], flags=re.DOTALL)
+    src = re.search(r'src="([^"]+)"', second[0])[1]
+    file_alt = re.sub(r'alt="[^"]*"', f'alt="{src}"', second[0], count=1)
+    html = html[:first.start()] + uncaptioned + html[first.end():second.start()] + file_alt \
+        + html[second.end():]
+    page.write_text(html)
+    blocked: list[str] = []
+    with serve(copy) as base:
+        context = offline_context(browser, blocked)
+        problems = figure_problems(context, base, ["minibatch_sgd.html"])
+        context.close()
+    first_src = re.search(r'src="([^"]+)"', first[0])[1]
+    assert problems == [f"minibatch_sgd.html: image {first_src}: no numbered, labelled caption",
+                        f"minibatch_sgd.html: image {src}: alt text {src!r} does not describe it"]
+    assert not _alt_is_not_a_description("Four loss curves against epoch.", "_images/a1b2.svg")
+    assert _alt_is_not_a_description("a1b2c3d4e5f6a7b8c9", "_images/x.svg")
+    assert _alt_is_not_a_description("", "_images/x.svg")
+
+
 CACHED_PAGE = myst_notebook("Cached", "print(6 * 7)")
 
 
