@@ -131,9 +131,10 @@ def place_legend(axes: Any, labels: Sequence[str]) -> Any:
     """
     right = axes.get_position().x1
     others = [a for a in axes.figure.axes if a is not axes and a.get_position().x0 >= right]
-    if others:
-        return axes.legend(labels, loc="best")
-    return axes.legend(labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    if others:  # long handles, so that every dash pattern shows in full
+        return axes.legend(labels, loc="best", handlelength=3.0)
+    return axes.legend(labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                       handlelength=3.0)
 
 
 def set_axes(
