@@ -179,5 +179,5 @@ def test_float_step_counts_raise_type_error():
 
 
 def test_negative_step_raises():
-    with pytest.raises(ValueError, match="^Invalid t: -1 "):
+    with pytest.raises(ValueError, match=r"^Invalid t: -1 "):
         sched.multistep(0.5, [15])(-1)
