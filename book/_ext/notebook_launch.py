@@ -1,14 +1,16 @@
-"""Sphinx extension: notebooks that run anywhere, and launch buttons that open them.
+"""Sphinx extension: notebooks that run and read anywhere, and launch buttons that open them.
 
 Every chapter is a MyST Markdown notebook; sphinx-book-theme offers the executed ``.ipynb`` for
 download (``_sources/<page>.ipynb``) and launch buttons for Colab and Binder. Colab cannot open a
 ``.md`` file, so the GitHub Pages workflow publishes those downloadable notebooks on the branch
-``d2lkit_notebooks_branch`` of the repository, and this extension
+``d2lkit_notebooks_branch`` of the repository, and this extension, once the build has finished,
 
-- puts a setup cell first in each downloadable notebook, which installs d2lkit from the
-  repository when ``import d2lkit`` fails (on Colab; on Binder the branch's requirements.txt
-  installs it first, and on a reader's machine that ran ``pip install -r requirements.txt`` it
-  is already there), and
+- writes each downloadable notebook afresh from the executed one, in plain Jupyter Markdown
+  (:mod:`notebook_export`: no MyST role or directive left, references, equation numbers,
+  citations and glued values as the site shows them),
+- puts a setup cell first in it, which installs exactly the d2lkit that built it (the commit,
+  from git or ``GITHUB_SHA``; the version when neither is known) when ``import d2lkit`` fails,
+  and writes the same requirement, for Binder, to ``_sources/requirements.txt``, and
 - points the Colab and Binder buttons at ``<page>.ipynb`` on that branch.
 
 The setup cell lives here rather than in the chapters, so that no chapter repeats it and the
@@ -18,25 +20,55 @@ HTML pages do not show it.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from notebook_export import export
 from sphinx.application import Sphinx
+
+import d2lkit
 
 SETUP_TAG = "d2lkit-setup"
 
 
-def setup_cell_source(repository_url: str, branch: str) -> str:
-    """Return the code of the setup cell that installs d2lkit from the repository."""
+def built_commit(root: str | Path) -> str | None:
+    """Return the commit the book is built from: git's ``HEAD``, else ``$GITHUB_SHA``."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True, timeout=30)
+        return result.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return os.environ.get("GITHUB_SHA") or None
+
+
+def d2lkit_requirement(repository_url: str, commit: str | None) -> str:
+    """Return the pip requirement of exactly this d2lkit: its commit, or else its version."""
+    if commit:
+        return f"d2lkit @ git+{repository_url}@{commit}"
+    return f"d2lkit=={d2lkit.__version__}"
+
+
+def setup_cell_source(requirement: str) -> str:
+    """Return the code of the setup cell that installs ``requirement`` where d2lkit is missing."""
     return (
         "# Setup for Colab and other fresh environments: install d2lkit, the book's helper\n"
-        "# package, from the book's repository when it is not installed yet.\n"
+        "# package, as it was when this notebook was built, if it is not installed yet.\n"
         "try:\n"
         "    import d2lkit\n"
         "except ModuleNotFoundError:\n"
-        f'    %pip install --quiet "d2lkit @ git+{repository_url}@{branch}"\n'
+        f'    %pip install --quiet "{requirement}"\n'
     )
+
+
+def binder_requirements(requirement: str) -> str:
+    """Return Binder's ``requirements.txt``: CPU torch as built with, and the same d2lkit."""
+    import torch
+
+    return ("--extra-index-url https://download.pytorch.org/whl/cpu\n"
+            f"torch=={torch.__version__.split('+')[0]}\n{requirement}\n")
 
 
 def add_setup_cell(notebook: dict[str, Any], source: str) -> bool:
@@ -56,11 +88,11 @@ def _theme_options(app: Sphinx) -> dict[str, Any]:
     return app.config.html_theme_options
 
 
-def _repository(app: Sphinx) -> tuple[str, str, str]:
-    """Return the repository's URL, its ``owner/name`` and the branch the book is built from."""
+def _repository(app: Sphinx) -> tuple[str, str]:
+    """Return the repository's URL and its ``owner/name``."""
     options = _theme_options(app)
     url = options.get("repository_url", "").rstrip("/")
-    return url, url.split("github.com/")[-1], options.get("repository_branch") or "main"
+    return url, url.split("github.com/")[-1]
 
 
 def _point_launch_buttons(app: Sphinx, pagename: str, templatename: str,
@@ -68,7 +100,7 @@ def _point_launch_buttons(app: Sphinx, pagename: str, templatename: str,
     """Make the Colab and Binder buttons open ``<page>.ipynb`` on the notebooks branch."""
     launch = _theme_options(app).get("launch_buttons", {})
     branch = app.config.d2lkit_notebooks_branch
-    _, slug, _ = _repository(app)
+    _, slug = _repository(app)
     notebook = f"{pagename}.ipynb"
     ui = "lab/tree" if launch.get("notebook_interface") == "jupyterlab" else "tree"
     colab, binder = (launch.get(key, "").rstrip("/") for key in ("colab_url", "binderhub_url"))
@@ -83,23 +115,35 @@ def _point_launch_buttons(app: Sphinx, pagename: str, templatename: str,
                     button["url"] = urls[button["text"]]
 
 
-def _add_setup_cells(app: Sphinx, exc: Exception | None) -> None:
-    """Put the setup cell first in every downloadable notebook of the HTML build."""
+def _export_notebooks(app: Sphinx, exc: Exception | None) -> None:
+    """Write every page's downloadable notebook: plain Markdown, setup cell first."""
     if exc is not None or app.builder.format != "html":
         return
-    url, _, branch = _repository(app)
-    source = setup_cell_source(url, branch)
-    for path in sorted(Path(app.outdir, "_sources").glob("**/*.ipynb")):
-        notebook = json.loads(path.read_text(encoding="utf-8"))
-        if add_setup_cell(notebook, source):
-            path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
+    url, _ = _repository(app)
+    requirement = d2lkit_requirement(url, built_commit(app.srcdir))
+    executed = Path(app.outdir).parent / "jupyter_execute"  # where myst-nb writes them
+    sources = Path(app.outdir, "_sources")
+    for docname in sorted(app.env.all_docs):
+        path = executed / f"{docname}.ipynb"
+        if not path.is_file():
+            continue  # not a notebook page
+        glue = path.with_suffix(".glue.json")  # what the page's cells glued, beside it
+        notebook = export(app, docname, json.loads(path.read_text(encoding="utf-8")),
+                          json.loads(glue.read_text(encoding="utf-8")) if glue.is_file() else {})
+        add_setup_cell(notebook, setup_cell_source(requirement))
+        out = sources / f"{docname}.ipynb"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+    sources.mkdir(parents=True, exist_ok=True)
+    (sources / "requirements.txt").write_text(binder_requirements(requirement), encoding="utf-8")
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
-    """Register the branch option, the launch-button fix and the setup-cell step."""
+    """Register the options, the launch-button fix and the export of the notebooks."""
     app.add_config_value("d2lkit_notebooks_branch", "notebooks", "html")
+    app.add_config_value("d2lkit_site_url", "", "html")  # default: the GitHub Pages address
     # After sphinx-book-theme builds the launch buttons (priority 501).
     app.connect("html-page-context", _point_launch_buttons, priority=502)
-    app.connect("build-finished", _add_setup_cells)
+    app.connect("build-finished", _export_notebooks)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
