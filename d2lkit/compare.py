@@ -127,3 +127,26 @@ def best_so_far(values: Sequence[float]) -> list[float]:
         best = min(best, v)
         out.append(best)
     return out
+
+
+def teacher_task(
+    n_train: int, n_test: int, dim: int = 32, classes: int = 10, hidden: int = 64, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return ``(X, y, X_test, y_test)`` of a generated classification task with a known answer.
+
+    Inputs are standard normal in ``dim`` dimensions; the label is the argmax of a random
+    teacher network ``Linear(dim, hidden) -> tanh -> Linear(hidden, classes)`` drawn from
+    ``seed``. A student MLP can fit it perfectly, nothing needs downloading, and its hidden
+    weights are matrices, the parameters Muon is meant for.
+    """
+    n_train = checks.integer("n_train", n_train, minimum=1)
+    n_test = checks.integer("n_test", n_test, minimum=1)
+    dim = checks.integer("dim", dim, minimum=1)
+    classes = checks.integer("classes", classes, minimum=2)
+    hidden = checks.integer("hidden", hidden, minimum=1)
+    gen = torch.Generator().manual_seed(checks.integer("seed", seed))
+    W1 = torch.randn(dim, hidden, generator=gen) / math.sqrt(dim)
+    W2 = torch.randn(hidden, classes, generator=gen) * (3.0 / math.sqrt(hidden))
+    X = torch.randn(n_train + n_test, dim, generator=gen)
+    y = (torch.tanh(X @ W1) @ W2).argmax(dim=1)
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]

@@ -99,3 +99,15 @@ def test_log_uniform_trials():
 def test_best_so_far():
     assert compare.best_so_far([5.0, math.inf, 3.0, 4.0, 1.0]) == [5.0, 5.0, 3.0, 3.0, 1.0]
     assert compare.best_so_far([math.inf, 2.0]) == [math.inf, 2.0]
+
+
+def test_teacher_task():
+    X, y, Xt, yt = compare.teacher_task(500, 200, dim=8, classes=4, seed=1)
+    assert X.shape == (500, 8) and Xt.shape == (200, 8) and y.shape == (500,)
+    X2, y2, _, _ = compare.teacher_task(500, 200, dim=8, classes=4, seed=1)
+    assert torch.equal(X, X2) and torch.equal(y, y2)
+    counts = torch.bincount(torch.cat([y, yt]), minlength=4)
+    assert int(counts.min()) > 50  # every class occurs: the task is not trivial
+    assert not torch.equal(y, compare.teacher_task(500, 200, dim=8, classes=4, seed=2)[1])
+    with pytest.raises(ValueError, match="Invalid classes"):
+        compare.teacher_task(10, 10, classes=1)
