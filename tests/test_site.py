@@ -626,3 +626,28 @@ def test_pages_workflow_builds_checks_and_deploys_the_site():
     assert f"git init -q -b {NOTEBOOKS_BRANCH}" in publish and "git push" in publish
     assert deploy["needs"] == "build"
     assert [step["uses"].split("@")[0] for step in deploy["steps"]] == ["actions/deploy-pages"]
+
+
+def test_solution_dropdown_opens_and_shows_code_and_output(site, browser):
+    """A chapter's solution is folded until the reader opens it, then shows its code and output."""
+    base, _, _ = site
+    blocked: list[str] = []
+    context = offline_context(browser, blocked)
+    page = context.new_page()
+    page.goto(f"{base}gd.html", wait_until="load")
+    solutions = page.locator("div.solution.dropdown")
+    assert solutions.count() > 0, "gd.html has no folded solution"
+    solution = solutions.first
+    code, output = solution.locator("div.cell_input pre"), solution.locator("div.cell_output")
+    assert code.count() > 0 and output.count() > 0, "the solution has no executed code cell"
+    button = solution.locator("button.toggle-button")
+    assert button.get_attribute("aria-expanded") == "false"
+    assert not code.first.is_visible() and not output.first.is_visible()
+    button.click()
+    code.first.wait_for(state="visible", timeout=5000)
+    assert button.get_attribute("aria-expanded") == "true"
+    assert output.first.is_visible() and output.first.inner_text().strip()
+    assert "assert" in code.first.inner_text()
+    assert solution.bounding_box()["height"] > 100  # unfolded, not a one-line title
+    context.close()
+    assert not blocked
