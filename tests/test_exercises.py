@@ -122,7 +122,8 @@ TINY_PAGES = {
     "first.md": "# First\n\n```{exercise} Doubling\n:label: ex-first-double\nDouble it.\n```\n\n"
                 "```{exercise}\n:label: ex-first-open\nThink.\n```\n\n"
                 "```{solution} ex-first-double\n:class: dropdown\nTwice.\n```\n",
-    "second.md": "# Second\n\n```{exercise} Halving\n:label: ex-second-half\nHalve it.\n```\n",
+    "second.md": "# Second\n\n```{exercise} Halving\n:label: ex-second-half\nHalve it.\n```\n\n"
+                 "```{exercise}\n:label: ex-second-hidden\n:hidden:\nNot shown.\n```\n",
     "exercises.md": "# All exercises\n\n```{exercise-index}\n```\n",
 }
 

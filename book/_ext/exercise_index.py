@@ -58,12 +58,16 @@ def reading_order(root: str, includes: dict[str, list[str]], docnames: Iterable[
 
 
 def collect(env: BuildEnvironment) -> dict[str, list[Entry]]:
-    """Return the exercises by page: pages in reading order, exercises in page order."""
+    """Return the exercises by page: pages in reading order, exercises in page order.
+
+    Exercises marked ``:hidden:`` are left out: their page does not show them.
+    """
     registry: dict[str, dict[str, Any]] = getattr(env, "sphinx_exercise_registry", {})
     solutions = {info["node"]["target_label"]: (info["docname"], label)
                  for label, info in registry.items() if info["type"] in SOLUTION_TYPES}
     exercises = sorted(((info["docname"], info["node"]["serial_number"], label, info["node"])
-                        for label, info in registry.items() if info["type"] in EXERCISE_TYPES),
+                        for label, info in registry.items()
+                        if info["type"] in EXERCISE_TYPES and not info["node"].get("hidden")),
                        key=lambda item: item[:2])
     grouped: dict[str, list[Entry]] = {}
     for docname, _, label, node in exercises:
