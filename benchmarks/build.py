@@ -55,15 +55,32 @@ def jupyter_book() -> str:
     return str(beside) if beside.exists() else (shutil.which("jupyter-book") or "jupyter-book")
 
 
-def run_timed(cmd: Sequence[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
-    """Run ``cmd``; return its wall-clock seconds and the end of its output, raise if it fails."""
+def run_timed(
+    cmd: Sequence[str], cwd: Path, env: dict[str, str], capture: bool = True
+) -> tuple[float, str]:
+    """Run ``cmd``; return its wall-clock seconds and the end of its output, raise if it fails.
+
+    With ``capture=False`` the output goes to this process's terminal as it comes (and the
+    returned output is empty).
+    """
     tik = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=capture, text=True)
     seconds = time.perf_counter() - tik
-    output = (proc.stdout + proc.stderr)[-4000:]
+    output = ((proc.stdout or "") + (proc.stderr or ""))[-4000:]
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{output}")
     return seconds, output
+
+
+def nbval_command(cell_timeout: int = 600) -> list[str]:
+    """Return the command that re-executes the build's notebooks with nbval, as ``pytest`` does.
+
+    It compares every output with the build's through ``.ci/nbval_sanitize.cfg``; a cell may run
+    for ``cell_timeout`` seconds.
+    """
+    return [sys.executable, "-m", "pytest", "-o", "addopts=", "-p", "no:cacheprovider", "-q",
+            "--nbval", "--nbval-sanitize-with", ".ci/nbval_sanitize.cfg",
+            "--nbval-cell-timeout", str(cell_timeout), "_build/jupyter_execute"]
 
 
 def exec_report(repo: Path) -> dict[str, dict[str, Any]]:
@@ -136,10 +153,7 @@ def measure(
                                 for doc, run in cold.items()), key=lambda c: -c["runtime_s"]),
         }
         if nbval:
-            nbval_s, output = run_timed(
-                [sys.executable, "-m", "pytest", "-o", "addopts=", "-p", "no:cacheprovider",
-                 "-q", "--nbval", "--nbval-sanitize-with", ".ci/nbval_sanitize.cfg",
-                 "--nbval-cell-timeout", "600", "_build/jupyter_execute"], copy, env)
+            nbval_s, output = run_timed(nbval_command(), copy, env)
             summary = output.strip().splitlines()[-1] if output.strip() else ""
             results["nbval"] = {"s": nbval_s, "summary": summary.strip("= ")}
         results["load_average"] = [load_before, load_average()]

@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 
+# The site the Pages workflow publishes, in the full profile (python -m benchmarks.publish).
+PUBLISHED_URL = "https://d2lkit.github.io/optimization-book/"
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What a chapter runs on: the build profile, the device and the torch and d2lkit versions."""
@@ -40,8 +44,12 @@ class RunInfo:
     d2lkit_version: str = __version__
 
     def __str__(self) -> str:
-        return (f"profile: {self.profile} | device: {self.device.type} | "
+        line = (f"profile: {self.profile} | device: {self.device.type} | "
                 f"torch {self.torch_version} | d2lkit {self.d2lkit_version}")
+        if self.profile == "quick":
+            line += ("\nquick profile: reduced sizes, stated on this page; the full-scale runs "
+                     f"are on the published book, {PUBLISHED_URL} (full profile)")
+        return line
 
 
 def setup_chapter(seed: int = 0) -> RunInfo:

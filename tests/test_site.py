@@ -618,9 +618,12 @@ def test_pages_workflow_builds_checks_and_deploys_the_site():
     assert "pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in runs[
         position("requirements.txt")]
     assert "apt-get install -y -qq chromium" in runs[position("chromium")]
-    # build, then test the site, then upload it; the notebooks branch gets the same notebooks
-    assert (position("pip install") < position("jupyter-book build book")
-            < position("pytest tests/test_site.py") < uses.index("actions/upload-pages-artifact"))
+    # the README's publishing command (full profile, nbval, browser test), then the upload;
+    # the execution cache is keyed on the profile too; the notebooks branch gets the same notebooks
+    assert build["env"]["D2LKIT_PROFILE"] == "full"
+    assert (position("pip install") < position("python -m benchmarks.publish")
+            < uses.index("actions/upload-pages-artifact"))
+    assert "D2LKIT_PROFILE" in steps[uses.index("actions/cache")]["with"]["key"]
     assert steps[uses.index("actions/upload-pages-artifact")]["with"]["path"] == "_build/html"
     publish = runs[position("_build/html/_sources/*.ipynb")]
     assert f"git init -q -b {NOTEBOOKS_BRANCH}" in publish and "git push" in publish
