@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
 import socket
+import subprocess
+import sys
+import textwrap
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -94,28 +100,109 @@ def _dying_worker(rank: int, world_size: int) -> None:
     dist.all_reduce(torch.ones(3))
 
 
-def _worker_processes() -> list[int]:
-    """Return the pids of this process's descendants that are d2lkit workers (by their name)."""
+def _hung_worker(rank: int, world_size: int) -> None:
+    if rank == 1:
+        time.sleep(120)                 # never enters the all-reduce that rank 0 waits in
+    dist.all_reduce(torch.ones(3))
+
+
+def _descendants(root: int) -> list[int]:
+    """Return the pids of the living (not zombie) descendants of process ``root``, from /proc."""
     parent = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text()
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            parent[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [os.getpid()]
+            if fields[0] != "Z":
+                parent[int(entry.name)] = int(fields[1])
+    found, frontier = [], [root]
     while frontier:
         pid = frontier.pop()
-        for child, ppid in parent.items():
-            if ppid == pid:
-                frontier.append(child)
-                try:
-                    if (Path("/proc") / str(child) / "comm").read_text().startswith("d2lkit-rank"):
-                        found.append(child)
-                except OSError:
-                    pass
+        children = [child for child, ppid in parent.items() if ppid == pid]
+        found += children
+        frontier += children
     return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _worker_processes() -> list[int]:
+    """Return the pids of this process's descendants that are d2lkit workers (by their name)."""
+    found = []
+    for pid in _descendants(os.getpid()):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().startswith("d2lkit-rank"):
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def _listening(pid: int | str) -> list[tuple[str, int]]:
+    """Return the (address, port) of every TCP socket that process ``pid`` listens on."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:          # 0A: LISTEN
+                address, port = fields[1].split(":")
+                raw = bytes.fromhex(address)
+                if table == "tcp":
+                    shown = socket.inet_ntop(socket.AF_INET, raw[::-1])
+                else:
+                    words = b"".join(raw[i: i + 4][::-1] for i in range(0, 16, 4))
+                    shown = socket.inet_ntop(socket.AF_INET6, words)
+                found.append((shown, int(port, 16)))
+    return found
+
+
+def _network_worker(rank: int, world_size: int, launcher: int, outside: str) -> dict:
+    """Where this worker and the launcher listen, and whether the store answers from outside."""
+    port = int(os.environ["MASTER_PORT"])
+    outcome = {}
+    for name, host in [("loopback", "127.0.0.1"), ("outside", outside)]:
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            outcome[name] = "connected"
+        except OSError as err:
+            outcome[name] = type(err).__name__
+    dist.barrier()
+    return {"ours": _listening("self"), "launcher": _listening(launcher), "port": port, **outcome}
+
+
+def _non_loopback_address() -> str | None:
+    """Return an IPv4 address of this machine other than 127.x, or None."""
+    candidates = set()
+    for target in ("192.0.2.1", "10.255.255.255", "8.8.8.8"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect((target, 9))       # UDP: no packet is sent, a route is chosen
+                candidates.add(probe.getsockname()[0])
+            except OSError:
+                pass
+    with contextlib.suppress(OSError):
+        candidates.update(socket.gethostbyname_ex(socket.gethostname())[2])
+    outside = sorted(a for a in candidates if not a.startswith("127.") and a != "0.0.0.0")
+    return outside[0] if outside else None
 
 
 @pytest.fixture(scope="module")
@@ -196,36 +283,175 @@ def test_workers_are_named_and_single_threaded(results):
 
 
 def test_failing_worker_raises_with_its_rank_and_error_and_leaves_no_process():
+    handler = signal.getsignal(signal.SIGINT)
     tik = time.monotonic()
     with pytest.raises(D.WorkerError) as info:
         D.launch(_failing_worker, 2)
     assert time.monotonic() - tik < 30
     assert info.value.rank == 1
     assert "ValueError: deliberate failure on rank 1" in str(info.value)
+    assert "in _failing_worker" in str(info.value)       # its traceback
     assert _worker_processes() == []
+    # torch's agent installs signal handlers and sets a variable: both are undone.
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert "TORCHELASTIC_SIGNALS_TO_HANDLE" not in os.environ
 
 
 def test_dying_worker_is_reported_and_leaves_no_process():
-    with pytest.raises(D.WorkerError, match="rank 1 was killed by SIGKILL") as info:
+    tik = time.monotonic()
+    with pytest.raises(D.WorkerError, match=r"^rank 1 (was killed by SIGKILL|died)") as info:
         D.launch(_dying_worker, 2)
+    assert time.monotonic() - tik < 30
     assert info.value.rank == 1
     assert _worker_processes() == []
 
 
-def test_busy_port_fails_fast():
-    with socket.socket() as busy:
-        busy.bind((D.HOST, 0))
-        busy.listen()
-        tik = time.monotonic()
-        with pytest.raises(RuntimeError, match="in use"):
-            D.launch(_failing_worker, 2, port=busy.getsockname()[1])
-        assert time.monotonic() - tik < 10
+def test_hung_rank_is_named_within_the_progress_timeout():
+    tik = time.monotonic()
+    with pytest.raises(D.WorkerError, match=r"^rank 1 made no progress for 2 sec") as info:
+        D.launch(_hung_worker, 2, progress_timeout=2)
+    assert time.monotonic() - tik < 20
+    assert info.value.rank == 1
+    assert "had entered 0 collective calls while rank(s) [0] had gone further" in str(info.value)
+    assert "in _hung_worker" in str(info.value)          # its stack when it was stopped
     assert _worker_processes() == []
 
 
-def test_notebook_functions_are_rejected():
+def test_store_and_workers_listen_on_loopback_only():
+    outside = _non_loopback_address()
+    if outside is None:
+        pytest.skip("this machine has no IPv4 address other than loopback to try the store on")
+    results = D.launch(_network_worker, 2, os.getpid(), outside)
+    port = results[0]["port"]
+    assert (D.HOST, port) in results[0]["launcher"]       # the store lives in the launcher
+    assert results[0]["loopback"] == "connected"
+    assert results[0]["outside"] == "ConnectionRefusedError", outside
+    for result in results:
+        assert result["ours"], "gloo listens for its peers"
+        for address, _ in result["ours"] + result["launcher"]:
+            assert address.startswith("127.") or address == "::ffff:127.0.0.1", address
+    assert _worker_processes() == []
+
+
+def test_stray_launcher_variables_do_not_reach_the_workers(monkeypatch):
+    for name, value in [("RANK", "5"), ("WORLD_SIZE", "9"), ("LOCAL_RANK", "5"),
+                        ("MASTER_ADDR", "10.0.0.1"), ("MASTER_PORT", "1")]:
+        monkeypatch.setenv(name, value)
+    assert D.launch(_rank_and_size, 2) == [(0, 2), (1, 2)]
+
+
+def _rank_and_size(rank: int, world_size: int) -> tuple[int, int]:
+    return dist.get_rank(), dist.get_world_size()
+
+
+TORCHRUN_ENV = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
+                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500", "TORCHELASTIC_RUN_ID": "x"}
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "named"),
+    [
+        ({"RANK": "1", "WORLD_SIZE": "4"}, [],
+         ["RANK='1'", "WORLD_SIZE='4'", "TORCHELASTIC_RUN_ID"]),
+        ({"MASTER_PORT": "29500"}, ["--nproc", "2"], ["MASTER_PORT='29500'", "torchrun"]),
+        ({"TORCHELASTIC_RESTART_COUNT": "0"}, [], ["TORCHELASTIC_RESTART_COUNT='0'"]),
+        (TORCHRUN_ENV, ["--nproc", "3"], ["--nproc 3", "LOCAL_WORLD_SIZE='2'"]),
+        ({k: v for k, v in TORCHRUN_ENV.items() if k != "MASTER_PORT"}, [],
+         ["MASTER_PORT missing"]),
+        ({}, ["--json", "/nonexistent-d2lkit-dir/runs.json"], ["--json", "does not exist"]),
+        ({}, ["--json", "."], ["is a directory"]),
+        ({}, ["--nproc", "0"], ["--nproc 0"]),
+    ],
+)
+def test_command_line_refuses_conflicts_before_training(monkeypatch, capsys, env, argv, named):
+    for name in list(os.environ):
+        if name in TORCHRUN_ENV or name.startswith("TORCHELASTIC_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    tik = time.monotonic()
+    with pytest.raises(SystemExit) as info:
+        D.main(argv)
+    assert info.value.code == 2
+    assert time.monotonic() - tik < 5                 # before any data is loaded
+    err = capsys.readouterr().err
+    for text in named:
+        assert text in err
+
+
+def test_command_line_under_torchrun(tmp_path):
+    out = tmp_path / "runs.json"
+    env = {k: v for k, v in os.environ.items()
+           if k not in TORCHRUN_ENV and not k.startswith("TORCHELASTIC_")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", "-m", "d2lkit.distributed", "--local-steps", "1", "2",
+               "--epochs", "1", "--n-train", "256", "--n-test", "100", "--batch-size", "16",
+               "--json", str(out)]
+    # A session of its own: if it hangs, torchrun and its workers are killed together.
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env, start_new_session=True)
+    try:
+        stdout, stderr = run.communicate(timeout=240)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    assert run.returncode == 0, stderr[-3000:]
+    assert "2 workers, gloo" in stdout
+    assert [r["config"]["local_steps"] for r in json.loads(out.read_text())] == [1, 2]
+
+
+LAUNCHER = """
+import sys, time
+sys.path.insert(0, {directory!r})
+from d2lkit.distributed import launch
+import sleeper
+launch(sleeper.sleep, 2, {directory!r})
+"""
+
+SLEEPER = """
+import os, time
+from pathlib import Path
+
+def sleep(rank, world_size, directory):
+    Path(directory, f"{rank}.pid").write_text(str(os.getpid()))
+    time.sleep(120)
+"""
+
+
+def test_no_worker_outlives_a_killed_launcher(tmp_path):
+    (tmp_path / "sleeper.py").write_text(textwrap.dedent(SLEEPER))
+    script = LAUNCHER.format(directory=str(tmp_path))
+    kernel = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("*.pid"))) < 2:
+            assert kernel.poll() is None, "the launcher exited early"
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.2)
+        workers = [int(p.read_text()) for p in tmp_path.glob("*.pid")]
+        others = _descendants(kernel.pid)              # the workers and the forkserver
+        assert set(workers) <= set(others)
+    finally:
+        kernel.kill()
+        kernel.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in others) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in others if _alive(pid)]
+
+
+def test_notebook_functions_are_rejected(monkeypatch):
     with pytest.raises(ValueError, match="cannot import"):
         D.launch(lambda rank, world_size: rank, 2)
+
+    def defined_in_a_notebook(rank: int, world_size: int) -> int:
+        return rank
+
+    defined_in_a_notebook.__module__ = "__main__"
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))   # no __file__
+    with pytest.raises(ValueError, match="defined in this notebook or shell"):
+        D.launch(defined_in_a_notebook, 2)
 
 
 @pytest.mark.parametrize(
@@ -256,11 +482,22 @@ def test_local_sgd_validation():
         D.LocalSGD([torch.zeros(2)], 4, outer_momentum=-0.5)
 
 
-def test_launch_validation():
-    with pytest.raises(ValueError, match="Invalid world size: 0"):
-        D.launch(_failing_worker, 0)
-    with pytest.raises(ValueError, match="Invalid start method"):
-        D.launch(_failing_worker, 2, start_method="fork")
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"world_size": 0}, "Invalid world_size: 0"),
+        ({"world_size": 2.0}, "Invalid world_size: 2.0"),
+        ({"threads_per_worker": 0}, "Invalid threads_per_worker: 0"),
+        ({"progress_timeout": 0}, "Invalid progress_timeout: 0"),
+        ({"collective_timeout": float("inf")}, "Invalid collective_timeout: inf"),
+        ({"init_timeout": "30"}, "Invalid init_timeout: '30'"),
+        ({"start_method": "fork"}, "Invalid start_method: 'fork'"),
+    ],
+)
+def test_launch_validation(kwargs, message):
+    kwargs = {"world_size": 2, **kwargs}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        D.launch(_failing_worker, **kwargs)
 
 
 def test_ring_allreduce_bytes():
