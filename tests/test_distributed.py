@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 
 from d2lkit import distributed as D
+from d2lkit.distributed.launch import _alive
 
 K = 3          # an odd number of workers, so that the sampler pads the shards
 N = 50         # examples: 17 per worker after padding, so 4 batches of 4 and one example left
@@ -124,17 +125,6 @@ def _descendants(root: int) -> list[int]:
         found += children
         frontier += children
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _worker_processes() -> list[int]:
