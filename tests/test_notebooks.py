@@ -376,11 +376,11 @@ def fresh_env(dist, tmp_path_factory) -> Path:
     venv.create(env, with_pip=True)
     python = env / "bin" / "python"
     pins = [f"{name}=={metadata.version(name)}" for name in COLAB_SET]  # outputs as the build's
-    cpu = "+cpu" in pins[0]  # torch from PyTorch's CPU index
-    extra = ["--extra-index-url", "https://download.pytorch.org/whl/cpu"] if cpu else []
     (wheel,) = dist.glob("d2lkit-*.whl")
-    subprocess.run([python, "-m", "pip", "install", "-q", *extra, *pins, str(wheel)], check=True,
-                   timeout=1200)
+    install = [python, "-m", "pip", "install", "-q", *pins, str(wheel)]
+    if subprocess.run(install, timeout=1200).returncode != 0:  # a +cpu torch: PyTorch's index
+        subprocess.run([*install, "--extra-index-url", "https://download.pytorch.org/whl/cpu"],
+                       check=True, timeout=1200)
     return python
 
 
@@ -390,7 +390,7 @@ def clean_environment() -> dict[str, str]:
 
 
 def sanitizer() -> list[tuple[re.Pattern[str], str]]:
-    config = configparser.ConfigParser()
+    config = configparser.ConfigParser(interpolation=None)  # the regexes hold "%"
     config.read(SANITIZER)
     return [(re.compile(config[s]["regex"]), config[s]["replace"]) for s in config.sections()]
 
