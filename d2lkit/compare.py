@@ -150,3 +150,21 @@ def teacher_task(
     X = torch.randn(n_train + n_test, dim, generator=gen)
     y = (torch.tanh(X @ W1) @ W2).argmax(dim=1)
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+def with_weight_decay(opt: Optimizer, weight_decay: float) -> Optimizer:
+    r"""Return ``opt`` preceded by decoupled weight decay, $x \leftarrow (1 - \eta\lambda) x$.
+
+    For the optimizers that have no ``weight_decay`` of their own (SGD, momentum, Nesterov), so
+    that a search over learning rate and weight decay treats them like AdamW; for SGD this is the
+    same as an L2 penalty $\frac{\lambda}{2}\|x\|^2$ in the loss.
+    """
+    if not isinstance(opt, Optimizer):
+        raise TypeError(f"Invalid opt: {opt!r} (expected a d2lkit.optim.Optimizer)")
+    decay = checks.nonneg("weight_decay", weight_decay)
+
+    def update(grads, state, params, hp):
+        shrink = 1 - hp["lr"] * hp["weight_decay"]
+        return opt.update(grads, state, [p * shrink for p in params], hp)
+
+    return Optimizer(opt.name, opt.init, update, {**opt.hp, "weight_decay": decay})

@@ -111,3 +111,19 @@ def test_teacher_task():
     assert not torch.equal(y, compare.teacher_task(500, 200, dim=8, classes=4, seed=2)[1])
     with pytest.raises(ValueError, match="Invalid classes"):
         compare.teacher_task(10, 10, classes=1)
+
+
+def test_with_weight_decay_is_l2_for_sgd():
+    gen = torch.Generator().manual_seed(0)
+    x_a = x_b = [torch.ones(3, dtype=torch.float64)]
+    decayed, sgd = compare.with_weight_decay(optim.sgd(0.1), 0.2), optim.sgd(0.1)
+    for _ in range(20):
+        g = torch.randn(3, generator=gen, dtype=torch.float64)
+        x_a, _ = decayed.update([g], decayed.init(x_a), x_a, decayed.hp)
+        x_b, _ = sgd.update([g + 0.2 * x_b[0]], sgd.init(x_b), x_b, sgd.hp)
+    torch.testing.assert_close(x_a[0], x_b[0], rtol=1e-13, atol=1e-15)
+    assert decayed.hp == {"lr": 0.1, "weight_decay": 0.2}
+    with pytest.raises(ValueError, match="Invalid weight_decay"):
+        compare.with_weight_decay(optim.sgd(0.1), -1.0)
+    with pytest.raises(TypeError, match="Invalid opt"):
+        compare.with_weight_decay("sgd", 0.1)
