@@ -282,7 +282,8 @@ def launch(
                         ("progress_timeout", progress_timeout)]:
         if value is None and name == "progress_timeout":
             continue
-        if not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not 0 < value < math.inf):
             raise ValueError(f"Invalid {name}: {value!r} (expected a finite number of seconds > 0)")
     if start_method not in ("forkserver", "spawn"):
         raise ValueError(
