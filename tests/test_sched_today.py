@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
+from test_sched import torch_lrs
 from torch.optim import lr_scheduler
 
 from d2lkit import sched
-
-
-def torch_lrs(make, base_lr: float, steps: int) -> list[float]:
-    """Return the learning rate torch's scheduler sets for steps ``0 .. steps - 1``."""
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base_lr)
-    scheduler = make(opt)
-    lrs = []
-    for _ in range(steps):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        scheduler.step()
-    return lrs
 
 
 def sequential_wsd(opt, total, decay, warmup, final_factor, begin_factor):
