@@ -150,9 +150,9 @@ def real_airfoil() -> bytes:
 
 @pytest.fixture
 def fresh_fmnist() -> Iterator[None]:
-    data._fashion_mnist_arrays.cache_clear()
+    data.datasets._fashion_mnist_arrays.cache_clear()
     yield
-    data._fashion_mnist_arrays.cache_clear()
+    data.datasets._fashion_mnist_arrays.cache_clear()
 
 
 # ----- lookup and verification -------------------------------------------------------------------
@@ -368,7 +368,7 @@ def test_interrupted_download_leaves_no_temporary_file(isolated_data, server, mo
     def interrupt(self, received):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data._Progress, "update", interrupt)
+    monkeypatch.setattr(data.downloads._Progress, "update", interrupt)
     with pytest.raises(KeyboardInterrupt):
         data.download(file, progress=True)
     assert _leftovers(isolated_data / "cache") == []
@@ -460,7 +460,7 @@ def test_fashion_mnist_downloads_verifies_caches_and_parses(
     assert X.shape == (10_000, 1, 28, 28) and torch.bincount(y).tolist() == [1000] * 10
     images = data.parse_idx(real_fmnist_test_split["test-images"])
     assert torch.equal(X, torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1))
-    data._fashion_mnist_arrays.cache_clear()
+    data.datasets._fashion_mnist_arrays.cache_clear()
     X2, y2 = data.fashion_mnist(train=False)
     assert len(server.requests) == 2  # the second call reads the cache
     assert torch.equal(X, X2) and torch.equal(y, y2)
@@ -470,7 +470,7 @@ def test_airfoil_downloads_verifies_caches_and_parses(
     isolated_data, server, monkeypatch, real_airfoil
 ):
     server.routes["/airfoil_self_noise.dat"] = real_airfoil
-    monkeypatch.setattr(data, "AIRFOIL", dataclasses.replace(
+    monkeypatch.setattr(data.datasets, "AIRFOIL", dataclasses.replace(
         data.AIRFOIL, url=server.url("/airfoil_self_noise.dat")))
     X, y = data.airfoil()
     assert server.requests == ["/airfoil_self_noise.dat"]
