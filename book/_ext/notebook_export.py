@@ -15,6 +15,7 @@ import copy
 from typing import Any
 from urllib.parse import urljoin
 
+import nbformat
 from docutils import nodes
 from myst_markdown import Resolver, convert
 from sphinx import addnodes
@@ -202,7 +203,7 @@ def glued(notebook: dict[str, Any], stored: dict[str, Any]) -> dict[str, dict[st
     values = {key: output["data"] for key, output in stored.items()}
     for cell in notebook["cells"]:
         if cell["cell_type"] == "code":
-            for key, output in extract_glue_data_cell(copy.deepcopy(cell)):
+            for key, output in extract_glue_data_cell(nbformat.from_dict(copy.deepcopy(cell))):
                 values[key] = output["data"]
     return values
 
