@@ -12,7 +12,7 @@ the update rule and the mapping of hyperparameters, and ``tests/test_optim.py`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import torch
@@ -338,83 +338,8 @@ def _check_optimizer(opt: Optimizer) -> None:
         raise TypeError(f"Invalid opt: {opt!r} (expected a d2lkit.optim.Optimizer)")
 
 
-# ----- 2-D traces ----------------------------------------------------------------------------
-
-
-def trace_2d(
-    opt: Optimizer,
-    grad_fn: Callable[[Tensor, Tensor], Sequence[Tensor | float]],
-    x0: tuple[float, float] = (-5.0, -2.0),
-    steps: int = 20,
-) -> Tensor:
-    """Return the float64 path ``[steps + 1, 2]`` of ``opt`` started at ``x0``.
-
-    ``grad_fn(x1, x2)`` returns the two partial derivatives at ``(x1, x2)`` (0-dim tensors), as
-    the seeds' ``f_grad`` do; the path can be drawn with ``d2lkit.plot.plot_trace_2d``.
-    """
-    _check_optimizer(opt)
-    if not callable(grad_fn):
-        raise TypeError(f"Invalid grad_fn: {grad_fn!r} (expected a function of (x1, x2))")
-    if isinstance(x0, str) or not isinstance(x0, Sequence):
-        raise TypeError(f"Invalid x0: {x0!r} (expected a pair of numbers)")
-    if len(x0) != 2:
-        raise ValueError(f"Invalid x0: {x0!r} (expected two coordinates)")
-    x0 = (checks.real("x0[0]", x0[0]), checks.real("x0[1]", x0[1]))
-    steps = checks.integer("steps", steps, minimum=0)
-    params = [torch.tensor(x0, dtype=torch.float64)]
-    state = opt.init(params)
-    path = [params[0]]
-    for _ in range(steps):
-        x1, x2 = params[0]
-        g = torch.stack([torch.as_tensor(gi, dtype=torch.float64) for gi in grad_fn(x1, x2)])
-        params, state = opt.update([g], state, params, opt.hp)
-        path.append(params[0])
-    return torch.stack(path)
-
-
-def trace_1d(
-    opt: Optimizer, grad: Callable[[Tensor], Tensor], x0: float = 10.0, steps: int = 10
-) -> Tensor:
-    """Return the float64 path ``[steps + 1]`` of ``opt`` on a function of one variable.
-
-    It is ``trace_2d`` on ``(x1, x2)`` with a gradient that is zero along ``x2``, so ``x2`` never
-    moves and ``x1`` follows the 1-D iteration exactly.
-    """
-    x0 = checks.real("x0", x0)
-    if not callable(grad):
-        raise TypeError(f"Invalid grad: {grad!r} (expected a function of x)")
-    path = trace_2d(opt, lambda x1, x2: (grad(x1), torch.zeros_like(x2)), (x0, 0.0), steps)
-    return path[:, 0]
-
-
-class ScheduledState(NamedTuple):
-    """The state of a scheduled optimizer: the wrapped optimizer's state and the step count."""
-
-    inner: State
-    step: int
-
-
-def scheduled(opt: Optimizer, schedule: Callable[[int], float]) -> Optimizer:
-    """Return ``opt`` with its learning rate at step ``t = 0, 1, ...`` set to ``schedule(t)``.
-
-    The wrapped state counts the steps; the ``lr`` in the ``hp`` passed to ``update`` is ignored.
-    """
-    _check_optimizer(opt)
-    if not callable(schedule):
-        raise TypeError(f"Invalid schedule: {schedule!r} (expected a function of the step)")
-
-    def init(params: list[Tensor]) -> ScheduledState:
-        return ScheduledState(opt.init(params), 0)
-
-    def update(grads, state, params, hp):
-        hp_t = {**hp, "lr": schedule(state.step)}
-        new_params, inner = opt.update(grads, state.inner, params, hp_t)
-        return new_params, ScheduledState(inner, state.step + 1)
-
-    return Optimizer(f"scheduled {opt.name}", init, update, dict(opt.hp))
-
-
-# ----- The optimizers of today, one module each (imported last: they build on the above) -----
+# ----- Running an optimizer, and the optimizers of today: one module each, imported last since
+# ----- they build on the above.
 
 from d2lkit.optim.adafactor import AdafactorState as AdafactorState  # noqa: E402
 from d2lkit.optim.adafactor import adafactor as adafactor  # noqa: E402
@@ -426,6 +351,8 @@ from d2lkit.optim.lion import lion as lion  # noqa: E402
 from d2lkit.optim.muon import MuonState as MuonState  # noqa: E402
 from d2lkit.optim.muon import muon as muon  # noqa: E402
 from d2lkit.optim.muon import newton_schulz as newton_schulz  # noqa: E402
+from d2lkit.optim.paths import trace_1d as trace_1d  # noqa: E402
+from d2lkit.optim.paths import trace_2d as trace_2d  # noqa: E402
 from d2lkit.optim.radam_nadam import NAdamState as NAdamState  # noqa: E402
 from d2lkit.optim.radam_nadam import nadam as nadam  # noqa: E402
 from d2lkit.optim.radam_nadam import radam as radam  # noqa: E402
@@ -433,3 +360,5 @@ from d2lkit.optim.schedule_free import ScheduleFreeState as ScheduleFreeState  #
 from d2lkit.optim.schedule_free import eval_params as eval_params  # noqa: E402
 from d2lkit.optim.schedule_free import schedule_free_adamw as schedule_free_adamw  # noqa: E402
 from d2lkit.optim.schedule_free import schedule_free_sgd as schedule_free_sgd  # noqa: E402
+from d2lkit.optim.scheduling import ScheduledState as ScheduledState  # noqa: E402
+from d2lkit.optim.scheduling import scheduled as scheduled  # noqa: E402
