@@ -99,3 +99,10 @@ def choice(name: str, value: Any, choices: Iterable[str]) -> str:
     if value not in options:
         raise ValueError(_invalid(name, value, f"one of {options}"))
     return value
+
+
+def flag(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a ``bool``, else raise a TypeError naming ``name``."""
+    if not isinstance(value, bool):
+        raise TypeError(_invalid(name, value, "True or False"))
+    return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from d2lkit.checks import flag
 from d2lkit.optim import (
     MomentsState,
     Optimizer,
@@ -21,7 +22,6 @@ from d2lkit.optim import (
     _unit,
     _velocity_init,
 )
-from d2lkit.optim._flag import flag
 
 
 def _ratio(numerator: Tensor, denominator: Tensor, weight_norm: Tensor) -> Tensor:

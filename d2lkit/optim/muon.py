@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from d2lkit import checks
+from d2lkit.checks import flag
 from d2lkit.optim import (
     MomentsState,
     Optimizer,
@@ -24,7 +25,6 @@ from d2lkit.optim import (
     _unit,
     _zeros,
 )
-from d2lkit.optim._flag import flag
 
 NS_COEFFICIENTS = (3.4445, -4.775, 2.0315)
 """The quintic's coefficients ``(a, b, c)`` of Jordan et al. and ``torch.optim.Muon``."""

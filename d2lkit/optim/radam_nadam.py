@@ -8,8 +8,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from d2lkit.checks import flag
 from d2lkit.optim import MomentsState, Optimizer, _moments_hp, _moments_init, _nonneg, _zeros
-from d2lkit.optim._flag import flag as _flag
 
 
 def _decay(grads, params, hp):
@@ -60,7 +60,7 @@ def radam(
     """
     hp = _moments_hp(lr, beta1, beta2, eps)
     hp["weight_decay"] = _nonneg("weight_decay", weight_decay)
-    hp["decoupled"] = _flag("decoupled", decoupled)
+    hp["decoupled"] = flag("decoupled", decoupled)
     return Optimizer("radam", _moments_init, _radam_update, hp)
 
 
@@ -117,6 +117,6 @@ def nadam(
     hp = _moments_hp(lr, beta1, beta2, eps)
     hp["weight_decay"] = _nonneg("weight_decay", weight_decay)
     hp["momentum_decay"] = _nonneg("momentum_decay", momentum_decay)
-    hp["decoupled"] = _flag("decoupled", decoupled)
+    hp["decoupled"] = flag("decoupled", decoupled)
     return Optimizer("nadam", _nadam_init, _nadam_update, hp)
 
