@@ -1,4 +1,4 @@
-"""Schedule-Free SGD and AdamW (Defazio et al., 2024): averaging in place of a decay schedule.
+r"""Schedule-Free SGD and AdamW (Defazio et al., 2024): averaging in place of a decay schedule.
 
 Three sequences live side by side: $z$ takes the base optimizer's steps, $x$ is a running
 (weighted) average of the $z$'s, and the gradient is taken at their interpolation
