@@ -10,10 +10,9 @@ what readers see is what nbval and the browser test checked. Run from the reposi
 The three steps are the README's: ``jupyter-book build book`` with ``D2LKIT_PROFILE`` set,
 nbval over ``_build/jupyter_execute`` (the command of ``benchmarks.build``, with the cell timeout
 of ``_config.yml``, since the full profile's longest cell runs for minutes), and
-``pytest tests/test_site.py``. myst-nb's execution cache keys on the code cells only, not on the
-profile, so the cache of a build in another profile is emptied first (``jupyter-book clean .
---all``); ``_build/d2lkit-profile`` remembers which profile the cache holds. The time of each step
-is printed and merged into d2lkit's records (key ``publish``) beside the other benchmarks.
+``pytest tests/test_site.py``. A cache built in another profile needs no cleaning: the build's
+``exec_deps`` extension re-executes every chapter whose profile changed. The time of each step is
+printed and merged into d2lkit's records (key ``publish_<profile>``) beside the other benchmarks.
 """
 
 from __future__ import annotations
@@ -34,8 +33,6 @@ from benchmarks.machine import format_load, load_average, machine_info
 from benchmarks.run import RESULTS
 from d2lkit.report import format_table
 
-MARKER = Path("_build") / "d2lkit-profile"  # which profile the execution cache holds
-
 
 def cell_timeout(repo: Path) -> int:
     """Return the build's cell timeout in seconds (``execute.timeout`` of ``_config.yml``)."""
@@ -53,15 +50,6 @@ def steps(repo: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
-def stale_cache(repo: Path, profile: str) -> bool:
-    """Return whether ``repo``'s ``_build`` holds notebooks of another (or unknown) profile."""
-    built = repo / "_build"
-    if not any((built / sub).exists() for sub in (".jupyter_cache", "jupyter_execute")):
-        return False
-    marker = repo / MARKER
-    return not marker.is_file() or marker.read_text().strip() != profile
-
-
 def publish(repo: Path = build.ROOT, profile: str = "full") -> dict[str, Any]:
     """Run the publishing steps in ``repo``; return the seconds of each, raise if one fails."""
     if profile not in ("quick", "full"):
@@ -71,15 +59,10 @@ def publish(repo: Path = build.ROOT, profile: str = "full") -> dict[str, Any]:
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "profile": profile,
                                "machine": machine_info(device)}
     load_before = load_average()
-    if stale_cache(repo, profile):
-        print("::: the execution cache holds another profile: jupyter-book clean . --all")
-        build.run_timed([build.jupyter_book(), "clean", ".", "--all"], repo, env)
     results["steps"] = {}
     for name, cmd in steps(repo):
         print(f"::: {name}: {' '.join(cmd)}", flush=True)
         results["steps"][name], _ = build.run_timed(cmd, repo, env, capture=False)
-        if name == "build":
-            (repo / MARKER).write_text(profile + "\n")
     results["total_s"] = sum(results["steps"].values())
     results["load_average"] = [load_before, load_average()]
     return results

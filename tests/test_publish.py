@@ -26,14 +26,6 @@ def test_steps_build_then_nbval_with_the_build_timeout_then_browser_test():
     assert commands[2][-1] == "tests/test_site.py"
 
 
-def test_cache_of_another_profile_is_stale(tmp_path):
-    assert not publish.stale_cache(tmp_path, "full")  # nothing built: nothing to clean
-    (tmp_path / "_build" / ".jupyter_cache").mkdir(parents=True)
-    assert publish.stale_cache(tmp_path, "full")  # built, profile unknown
-    (tmp_path / publish.MARKER).write_text("quick\n")
-    assert publish.stale_cache(tmp_path, "full") and not publish.stale_cache(tmp_path, "quick")
-
-
 def test_bad_profile_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match="'fast'"):
         publish.publish(tmp_path, "fast")
