@@ -134,3 +134,11 @@ def test_failing_cell_fails_the_build(tmp_path):
     assert result.returncode != 0
     assert "this cell fails on purpose" in result.stdout + result.stderr
     assert not (tmp_path / "_build" / "html" / "broken.html").exists()
+
+
+@pytest.mark.parametrize("chapter", _notebook_chapters())
+def test_no_code_cell_ends_with_a_semicolon(chapter):
+    """nbval runs cells without IPython's history, where a trailing `;` hides nothing."""
+    source = (ROOT / "book" / f"{chapter}.md").read_text()
+    cells = re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```", source, re.MULTILINE | re.DOTALL)
+    assert not [c for c in cells if c.rstrip().endswith(";")], "assign the value instead"

@@ -208,6 +208,12 @@ def glued(notebook: dict[str, Any], stored: dict[str, Any]) -> dict[str, dict[st
     return values
 
 
+def _glue_record(output: dict[str, Any]) -> bool:
+    """Return whether ``output`` only stores a glued value for the build (now in the Markdown)."""
+    data = output.get("data", {})
+    return bool(data) and all(mime.startswith("application/papermill.record/") for mime in data)
+
+
 def _markdown_cell(source: str, tag: str | None = None) -> dict[str, Any]:
     return {"cell_type": "markdown", "metadata": {"tags": [tag]} if tag else {}, "source": source}
 
@@ -225,6 +231,8 @@ def export(app: Sphinx, docname: str, notebook: dict[str, Any],
             cell["source"] = convert(source, resolver)
             if not cell["source"].strip():
                 continue  # a cell that held only a label line or the end of a solution
+        elif cell["cell_type"] == "code":
+            cell["outputs"] = [o for o in cell["outputs"] if not _glue_record(o)]
         cells.append(cell)
         figure = cell.get("metadata", {}).get("mystnb", {}).get("figure", {})
         if cell["cell_type"] == "code" and figure.get("caption"):
