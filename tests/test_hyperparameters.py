@@ -62,8 +62,11 @@ KINDS: dict[str, list[tuple[Any, type[Exception]]]] = {
                       ((1.0, "b", 2.0), TypeError)],
     "increasing ints >= 1": [(None, TypeError), ([0, 5], ValueError), ([2.5], TypeError),
                              ([4, 2], ValueError), (["2"], TypeError)],
+    "distinct ints >= 0": [(None, TypeError), (3, TypeError), ([2.5], TypeError),
+                           ([-1], ValueError), ([1, 1], ValueError), (["2"], TypeError)],
 }
-SEQUENCE_KINDS = {"pair", "three numbers", "increasing ints >= 1"}  # message names an element
+# the message of a refused sequence names the element at fault
+SEQUENCE_KINDS = {"pair", "three numbers", "increasing ints >= 1", "distinct ints >= 0"}
 
 
 def _batches() -> data.MinibatchIter:
@@ -129,7 +132,8 @@ ROWS: dict[str, Row | str] = {
                              "ns_coefficients": "three numbers", "eps": "positive",
                              "adjust_lr": "choice", "adam_lr": "nonneg", "beta1": "unit",
                              "beta2": "unit", "adam_eps": "positive",
-                             "adam_weight_decay": "nonneg"}),
+                             "adam_weight_decay": "nonneg",
+                             "adamw_matrices": "distinct ints >= 0"}),
     "optim.radam": Row(dict, {**MOMENTS, "weight_decay": "nonneg", "decoupled": "flag"}),
     "optim.nadam": Row(dict, {**MOMENTS, "weight_decay": "nonneg", "momentum_decay": "nonneg",
                               "decoupled": "flag"}),

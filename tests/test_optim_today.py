@@ -182,6 +182,37 @@ def test_muon_matches_torch(monkeypatch, nesterov, adjust):
     assert state.adam.step == STEPS
 
 
+def test_muon_leaves_the_listed_matrices_to_adamw(monkeypatch):
+    """With ``adamw_matrices``, the listed matrices get torch.optim.AdamW, the others Muon."""
+    from torch.optim import _muon
+
+    monkeypatch.setattr(
+        _muon, "_zeropower_via_newtonschulz",
+        lambda G, coefficients, steps, eps: optim.newton_schulz(G, steps, coefficients, eps),
+    )
+    problem = make_problem(0)
+    last = max(i for i, p in enumerate(problem[0]) if p.dim() == 2)
+    ours, state = run_ours(optim.muon(lr=0.03, adam_lr=0.02, adamw_matrices=[last]), problem)
+
+    def make(ps):
+        mats = [p for i, p in enumerate(ps) if p.dim() == 2 and i != last]
+        rest = [p for i, p in enumerate(ps) if p.dim() != 2 or i == last]
+        return [torch.optim.Muon(mats, lr=0.03, weight_decay=0.1),
+                torch.optim.AdamW(rest, lr=0.02, weight_decay=0.01)]
+
+    ref, _ = run_torch(make, problem)
+    assert_close(ours, ref)
+    assert state.buffer[last].numel() == 0
+
+
+def test_muon_refuses_adamw_positions_that_are_not_matrices():
+    params = [p.clone() for p in make_problem(0)[0]]
+    vector = next(i for i, p in enumerate(params) if p.dim() != 2)
+    for position, what in ((vector, "of shape"), (len(params), "absent")):
+        with pytest.raises(ValueError, match=rf"Invalid adamw_matrices: .*{what}"):
+            optim.muon(adamw_matrices=[position]).init(params)
+
+
 def test_muon_bfloat16_torch_is_close():
     """Unpatched torch (bfloat16 iteration) agrees with the float64 one to bfloat16 accuracy."""
     problem = make_problem(1, shapes=[(16, 8)])

@@ -8,7 +8,8 @@ prescribes and as one would combine ``torch.optim.Muon`` with ``torch.optim.Adam
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -70,25 +71,37 @@ class MuonState(NamedTuple):
     adam: MomentsState
 
 
-def _muon_init(params: list[Tensor]) -> MuonState:
-    others = [p for p in params if p.dim() != 2]
-    buffer = [torch.zeros_like(p) if p.dim() == 2 else p.new_zeros(0) for p in params]
+def _uses_muon(params: list[Tensor], adamw_matrices: tuple[int, ...]) -> list[bool]:
+    """Whether each parameter is a matrix that Muon updates (the others go to AdamW)."""
+    for i in adamw_matrices:
+        if i >= len(params) or params[i].dim() != 2:
+            what = "absent" if i >= len(params) else f"of shape {tuple(params[i].shape)}"
+            raise ValueError(f"Invalid adamw_matrices: {adamw_matrices!r} (parameter {i} is "
+                             f"{what}, not a matrix)")
+    return [p.dim() == 2 and i not in adamw_matrices for i, p in enumerate(params)]
+
+
+def _muon_init(params: list[Tensor], adamw_matrices: tuple[int, ...] = ()) -> MuonState:
+    muon = _uses_muon(params, adamw_matrices)
+    others = [p for p, m in zip(params, muon, strict=True) if not m]
+    buffer = [torch.zeros_like(p) if m else p.new_zeros(0) for p, m in zip(params, muon)]
     return MuonState(buffer, MomentsState(_zeros(others), _zeros(others), 0))
 
 
 @torch.no_grad()
 def _muon_update(grads, state, params, hp):
     mu, lr = hp["momentum"], hp["lr"]
+    muon = _uses_muon(params, hp["adamw_matrices"])
     new_params, buffer = list(params), list(state.buffer)
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-        if p.dim() != 2:
+        if not muon[i]:
             continue
         buffer[i] = torch.lerp(state.buffer[i], g, 1 - mu)
         direction = torch.lerp(g, buffer[i], mu) if hp["nesterov"] else buffer[i]
         ortho = newton_schulz(direction, hp["ns_steps"], hp["ns_coefficients"], hp["eps"])
         scale = lr * _lr_scale(p.shape, hp["adjust_lr"])
         new_params[i] = p * (1 - lr * hp["weight_decay"]) - scale * ortho
-    others = [i for i, p in enumerate(params) if p.dim() != 2]
+    others = [i for i, m in enumerate(muon) if not m]
     adam_hp = {
         "lr": hp["adam_lr"], "beta1": hp["beta1"], "beta2": hp["beta2"],
         "eps": hp["adam_eps"], "weight_decay": hp["adam_weight_decay"],
@@ -115,8 +128,12 @@ def muon(
     beta2: float = 0.999,
     adam_eps: float = 1e-8,
     adam_weight_decay: float = 0.01,
+    adamw_matrices: Iterable[int] = (),
 ) -> Optimizer:
     r"""Return Muon for the 2-D parameters and AdamW for all others.
+
+    ``adamw_matrices`` lists the positions, in the parameter list, of matrices that AdamW updates
+    instead, such as an output layer's weight, which Jordan et al. leave to AdamW.
 
     For a weight matrix: $B \leftarrow \mu B + (1-\mu) G$, the direction is
     $(1-\mu) G + \mu B$ (Nesterov) or $B$, $O = \mathrm{NS}(\cdot)$ (:func:`newton_schulz`),
@@ -149,5 +166,17 @@ def muon(
         "beta2": _unit("beta2", beta2),
         "adam_eps": _positive("adam_eps", adam_eps),
         "adam_weight_decay": _nonneg("adam_weight_decay", adam_weight_decay),
+        "adamw_matrices": _positions("adamw_matrices", adamw_matrices),
     }
-    return Optimizer("muon", _muon_init, _muon_update, hp)
+    return Optimizer("muon", partial(_muon_init, adamw_matrices=hp["adamw_matrices"]),
+                     _muon_update, hp)
+
+
+def _positions(name: str, value: Iterable[int]) -> tuple[int, ...]:
+    """Validate distinct positions in a parameter list."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise TypeError(f"Invalid {name}: {value!r} (expected a sequence of ints)")
+    positions = tuple(checks.integer(f"{name}[{i}]", p, minimum=0) for i, p in enumerate(value))
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"Invalid {name}: {positions!r} (expected distinct positions)")
+    return positions
