@@ -490,6 +490,38 @@ def test_launch_validation(kwargs, message):
         D.launch(_failing_worker, **kwargs)
 
 
+def test_fit_ring_recovers_the_model():
+    alpha, beta, k = 3e-5, 2e9, 4
+    sizes = [4**i * 1024 for i in range(8)]
+    seconds = [2 * (k - 1) * alpha + D.ring_allreduce_bytes(s, k) / beta for s in sizes]
+    fitted = D.fit_ring(sizes, seconds, k)
+    assert fitted == pytest.approx((alpha, beta), rel=1e-9)
+
+
+@pytest.mark.parametrize(("sizes", "seconds", "k", "message"), [
+    ([1024, 2048], [1e-3, 5e-4], 2, "do not follow the ring model"),  # more bytes, less time
+    ([1024], [1e-3], 2, "Invalid sizes"),
+    ([1024, 2048], [1e-3], 2, "Invalid seconds"),
+    ([1024, 2048], [1e-3, 2e-3], 1, "Invalid world_size"),
+])
+def test_fit_ring_refuses_what_is_not_a_ring(sizes, seconds, k, message):
+    with pytest.raises(ValueError, match=message):
+        D.fit_ring(sizes, seconds, k)
+
+
+def test_time_allreduce_under_launch():
+    sizes = [1024, 4 * 2**20]
+    per_rank = D.launch(D.time_allreduce, 2, sizes, 3)
+    assert len(per_rank) == 2 and all(len(times) == 2 for times in per_rank)
+    assert all(0 < t < 10 for times in per_rank for t in times)
+    assert all(small < big for small, big in per_rank)   # 4 MiB takes longer than 1 KiB
+
+
+def test_time_allreduce_needs_a_process_group():
+    with pytest.raises(RuntimeError, match="use launch"):
+        D.time_allreduce(0, 1, [1024])
+
+
 def test_ring_allreduce_bytes():
     assert D.ring_allreduce_bytes(1000, 1) == 0
     assert D.ring_allreduce_bytes(1000, 4) == 1500

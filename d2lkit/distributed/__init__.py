@@ -49,7 +49,13 @@ itself or sleeping on rank 1 while rank 0 waits in ``all_reduce``; the tests ass
 """
 
 from d2lkit.distributed.cli import main
-from d2lkit.distributed.collectives import allreduce_mean_, broadcast_, ring_allreduce_bytes
+from d2lkit.distributed.collectives import (
+    allreduce_mean_,
+    broadcast_,
+    fit_ring,
+    ring_allreduce_bytes,
+    time_allreduce,
+)
 from d2lkit.distributed.launch import HOST, WorkerError, launch
 from d2lkit.distributed.local_sgd import LocalSGD, LocalSGDConfig
 from d2lkit.distributed.torch_engine import _TorchPostLocalSGD
@@ -72,9 +78,11 @@ __all__ = [
     "allreduce_mean_",
     "broadcast_",
     "build_model",
+    "fit_ring",
     "launch",
     "local_sgd_worker",
     "main",
     "ring_allreduce_bytes",
+    "time_allreduce",
     "train_local_sgd",
 ]
