@@ -63,6 +63,11 @@ def publish(repo: Path = build.ROOT, profile: str = "full") -> dict[str, Any]:
     for name, cmd in steps(repo):
         print(f"::: {name}: {' '.join(cmd)}", flush=True)
         results["steps"][name], _ = build.run_timed(cmd, repo, env, capture=False)
+        if name == "build":  # what each page's execution took, as myst-nb measured it
+            results["chapters"] = sorted(
+                ({"name": doc, "runtime_s": run["runtime"]}
+                 for doc, run in build.exec_report(repo).items() if run.get("runtime")),
+                key=lambda chapter: -chapter["runtime_s"])
     results["total_s"] = sum(results["steps"].values())
     results["load_average"] = [load_before, load_average()]
     return results
@@ -78,6 +83,8 @@ def report(results: dict[str, Any]) -> str:
         f"{machine.get('gpu', machine['cpu'])} ({machine['cpu_cores']} cores), load average "
         + format_load(results["load_average"]),
         format_table(rows, ["step", "seconds"]),
+        format_table([[c["name"], f"{c['runtime_s']:.1f}"] for c in results.get("chapters", [])],
+                     ["page executed by the build", "seconds"]),
     ])
 
 
