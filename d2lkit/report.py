@@ -54,13 +54,32 @@ def show_source(obj: Any) -> Any:
     return Code(inspect.getsource(obj), language="python")
 
 
+GLUE_DIGITS = 12
+"""Significant digits a glued float keeps (see :func:`glue`)."""
+
+
+def _rounded(value: Any) -> Any:
+    """Return ``value`` with every float, also inside lists, tuples and dicts, rounded."""
+    if isinstance(value, float):
+        return float(f"{value:.{GLUE_DIGITS}g}")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_rounded(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
 def glue(name: str, value: Any, display: bool = True) -> None:
     """Paste ``value`` into the page's text as ``{glue:text}`name```.
 
+    Floats are glued with ``GLUE_DIGITS`` significant digits, far more than any page shows:
+    the last bits of a float can differ between two runs of the same cell (a library may pick
+    another kernel for another memory alignment), and nbval compares the glued value's text.
     In the book's build this is ``myst_nb.glue``; in a plain Jupyter or Colab session, where
     myst-nb is not installed, the value is only shown (when ``display`` is true), so a chapter's
     notebook runs anywhere.
     """
+    value = _rounded(value)
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

@@ -37,6 +37,11 @@ def _check_t(t: int) -> int:
     return checks.integer("t", t, minimum=0)
 
 
+def _ramp(start: float, end: float, t: int, steps: int) -> float:
+    """The rate ``t`` steps into a linear ramp from ``start`` to ``end`` over ``steps`` steps."""
+    return start + (end - start) * t / steps
+
+
 def constant(lr: float) -> Schedule:
     """Return the schedule that keeps ``lr`` at every step."""
     lr = _check_lr("lr", lr)
@@ -128,7 +133,7 @@ def cosine(
     def schedule(t: int) -> float:
         _check_t(t)
         if t < warmup_steps:
-            return warmup_begin_lr + (base_lr - warmup_begin_lr) * t / warmup_steps
+            return _ramp(warmup_begin_lr, base_lr, t, warmup_steps)
         progress = min(t - warmup_steps, decay_steps) / decay_steps
         return final_lr + (base_lr - final_lr) * (1.0 + math.cos(math.pi * progress)) / 2.0
 
@@ -214,10 +219,10 @@ def wsd(
     def schedule(t: int) -> float:
         t = checks.integer("t", t, minimum=0)
         if t < warmup_steps:
-            return warmup_begin_lr + (base_lr - warmup_begin_lr) * t / warmup_steps
+            return _ramp(warmup_begin_lr, base_lr, t, warmup_steps)
         if t < decay_start:
             return base_lr
-        return base_lr + (final_lr - base_lr) * min(t - decay_start, decay_steps) / decay_steps
+        return _ramp(base_lr, final_lr, min(t - decay_start, decay_steps), decay_steps)
 
     return schedule
 

@@ -64,6 +64,10 @@ def test_sanitizer_masks_only_what_cannot_reproduce():
     aligned = _sanitize("full:   98.2 GFLOP/s =  1.2% of peak")
     assert aligned == _sanitize("full: 1.0 GFLOP/s = 41.2% of peak")
     assert _sanitize("speedup 3.1x, at 0x7f3a2b10") == "speedup·RATIOx,·at·0xADDRESS"
+    record = "{{'steps': [50, 80], 'median_s': {}, 'lr': 0.0058}}"
+    assert _sanitize(record.format("0.766")) == _sanitize(record.format("4.8e-05"))
+    other_steps = record.replace("80", "90")
+    assert _sanitize(record.format("0.766")) != _sanitize(other_steps.format("0.766"))
     kept = "test acc 0.882, 1.5e-07 max diff, <Figure size 600x300 with 1 Axes>"
     assert _sanitize(kept) == kept.replace(" ", "·")
 

@@ -16,6 +16,20 @@ def test_fmt_sec_uses_the_masked_unit():
     assert report.fmt_sec(12.0) == "12 sec"
 
 
+def test_glue_rounds_floats_to_digits_that_reproduce(monkeypatch):
+    import myst_nb
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: glued.update({name: value}))
+    noisy = {"acc": [2.4785368958974905, 1], "run": ("cosine", 66.06443926337664), "n": 3}
+    report.glue("record", noisy, display=False)
+    assert glued["record"] == {"acc": [2.47853689590, 1], "run": ("cosine", 66.0644392634),
+                               "n": 3}
+    report.glue("twin", {"acc": [2.478536895897489, 1]}, display=False)
+    assert glued["twin"]["acc"] == glued["record"]["acc"]   # the last bits no longer show
+    assert type(glued["record"]["n"]) is int
+
+
 def test_format_table_aligns_and_rounds():
     text = report.format_table([("sgd", 0.24312), ("adam", 1.5)], ["run", "loss"])
     assert text.splitlines() == [
