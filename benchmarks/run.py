@@ -34,6 +34,7 @@ NOOP_REBUILD_S = 30.0
 NBVAL_FACTOR = 1.1
 LENET_SPEEDUP = 2.5
 FULL_BUILD_S = 600.0
+FULL_BUILD_CPU_S = 1200.0
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -61,10 +62,25 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if "train" in results:
         add("LeNet epoch, d2lkit vs seeds' loop (CPU)", results["train"]["speedup"],
             LENET_SPEEDUP, "x", at_most=False)
-    on_gpu = results.get("build_full", {}).get("machine", {}).get("device") == "cuda"
-    add("cold build, full profile (GPU)", results["build_full"]["cold_s"] if on_gpu else None,
-        FULL_BUILD_S, "s")
+    add("cold build, full profile (2-core CPU)", latest_full_build(results, "cpu"),
+        FULL_BUILD_CPU_S, "s")
+    add("cold build, full profile (GPU)", latest_full_build(results, "cuda"), FULL_BUILD_S, "s")
     return rows
+
+
+def latest_full_build(results: dict[str, Any], device: str) -> float | None:
+    """Return the seconds of the latest cold full-profile build on ``device``, or None.
+
+    Two records hold one: ``build_full`` (``--only full``) and ``publish_full`` (the build step of
+    ``python -m benchmarks.publish``, which builds from a clean ``_build`` when run as documented).
+    """
+    found = []
+    if results.get("build_full", {}).get("machine", {}).get("device") == device:
+        found.append((results["build_full"]["date"], results["build_full"]["cold_s"]))
+    publish = results.get("publish_full", {})
+    if publish.get("machine", {}).get("device") == device and "build" in publish.get("steps", {}):
+        found.append((publish["date"], publish["steps"]["build"]))
+    return max(found)[1] if found else None
 
 
 def format_targets(rows: Sequence[dict[str, Any]]) -> str:

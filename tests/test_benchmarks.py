@@ -163,20 +163,34 @@ def test_targets_compare_with_the_limits():
         "rebuild with no change": False,
         "nbval / build execution time": True,
         "LeNet epoch, d2lkit vs seeds' loop (CPU)": False,
+        "cold build, full profile (2-core CPU)": None,
         "cold build, full profile (GPU)": None,
     }
     results["train"]["speedup"] = 2.5
     assert all(t["met"] for t in run.targets(results) if t["unit"] == "x")
 
 
-def test_only_a_gpu_build_of_the_full_profile_counts_for_the_gpu_target():
-    for device, cold_s, measured, met in (("cpu", 599.0, None, None), ("cuda", 599.0, 599.0, True),
-                                          ("cuda", 601.0, 601.0, False)):
-        results = {"build_full": {"cold_s": cold_s, "machine": {"device": device}}}
-        (target,) = run.targets(results)
-        assert (target["what"], target["measured"], target["met"]) == (
-            "cold build, full profile (GPU)", measured, met)
+def test_a_full_build_counts_for_the_target_of_its_device():
+    for device, cold_s, met in (("cpu", 1199.0, (True, None)), ("cuda", 599.0, (None, True)),
+                                ("cuda", 601.0, (None, False))):
+        results = {"build_full": {"date": "2026-11-23 04:30", "cold_s": cold_s,
+                                  "machine": {"device": device}}}
+        cpu, gpu = run.targets(results)
+        assert (cpu["what"], gpu["what"]) == ("cold build, full profile (2-core CPU)",
+                                              "cold build, full profile (GPU)")
+        assert (cpu["met"], gpu["met"]) == met
     assert "not measured" in run.format_targets(run.targets({}))
+
+
+def test_the_latest_full_build_counts_whichever_command_made_it():
+    results = {"build_full": {"date": "2026-11-23 04:30", "cold_s": 900.0,
+                              "machine": {"device": "cpu"}},
+               "publish_full": {"date": "2026-11-30 12:21", "steps": {"build": 1250.0},
+                                "machine": {"device": "cpu"}}}
+    assert run.latest_full_build(results, "cpu") == 1250.0
+    results["build_full"]["date"] = "2026-12-01 09:00"
+    assert run.latest_full_build(results, "cpu") == 900.0
+    assert run.latest_full_build(results, "cuda") is None
 
 
 GLUING_CODE = """\
