@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterable, Sequence
 
@@ -42,17 +41,18 @@ def ring_allreduce_bytes(payload_bytes: float, world_size: int) -> float:
 
 
 def time_allreduce(
-    rank: int, world_size: int, sizes: Sequence[int], repeats: int = 5
+    rank: int, world_size: int, sizes: Sequence[int], repeats: int = 20
 ) -> list[float]:
-    """Return the median seconds of one all-reduce of ``sizes[i]`` bytes of float32, for each i.
+    """Return the seconds of one all-reduce of ``sizes[i]`` bytes of float32, for each i.
 
     A worker for :func:`~d2lkit.distributed.launch`: every rank runs it, and each all-reduce is
     preceded by a barrier, so that a measurement starts with all ranks ready. One untimed
-    all-reduce per size comes first (the backend sets up its buffers on first use).
+    all-reduce per size comes first (the backend sets up its buffers on first use), then the
+    fastest of ``repeats`` timed ones is kept: other processes can only add time to a run.
     """
     if not dist.is_initialized():
         raise RuntimeError("time_allreduce needs an initialized process group (use launch)")
-    medians = []
+    fastest = []
     for size in sizes:
         tensor = torch.zeros(max(1, size // 4))
         dist.all_reduce(tensor)
@@ -62,8 +62,8 @@ def time_allreduce(
             start = time.perf_counter()
             dist.all_reduce(tensor)
             seconds.append(time.perf_counter() - start)
-        medians.append(statistics.median(seconds))
-    return medians
+        fastest.append(min(seconds))
+    return fastest
 
 
 def fit_ring(
