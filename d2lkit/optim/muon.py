@@ -73,15 +73,15 @@ class MuonState(NamedTuple):
 
 def _uses_muon(params: list[Tensor], adamw_matrices: tuple[int, ...]) -> list[bool]:
     """Whether each parameter is a matrix that Muon updates (the others go to AdamW)."""
-    for i in adamw_matrices:
-        if i >= len(params) or params[i].dim() != 2:
-            what = "absent" if i >= len(params) else f"of shape {tuple(params[i].shape)}"
-            raise ValueError(f"Invalid adamw_matrices: {adamw_matrices!r} (parameter {i} is "
-                             f"{what}, not a matrix)")
     return [p.dim() == 2 and i not in adamw_matrices for i, p in enumerate(params)]
 
 
 def _muon_init(params: list[Tensor], adamw_matrices: tuple[int, ...] = ()) -> MuonState:
+    for i in adamw_matrices:  # checked once, against the parameters the state is made for
+        if i >= len(params) or params[i].dim() != 2:
+            what = "absent" if i >= len(params) else f"of shape {tuple(params[i].shape)}"
+            raise ValueError(f"Invalid adamw_matrices: {adamw_matrices!r} (parameter {i} is "
+                             f"{what}, not a matrix)")
     muon = _uses_muon(params, adamw_matrices)
     others = [p for p, m in zip(params, muon, strict=True) if not m]
     buffer = [torch.zeros_like(p) if m else p.new_zeros(0) for p, m in zip(params, muon)]
