@@ -23,19 +23,26 @@ AIRFOIL = DataFile(
 
 _FMNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _FMNIST_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
+
+
+def _fashion_mnist_file(name: str, sha256: str) -> DataFile:
+    """One of the four Fashion-MNIST files, from the authors' server or Debian's package."""
+    return DataFile(name, _FMNIST_URL + name, "sha256", sha256, _FMNIST_DIRS)
+
+
 FASHION_MNIST = {
-    "train-images": DataFile(
-        "train-images-idx3-ubyte.gz", _FMNIST_URL + "train-images-idx3-ubyte.gz", "sha256",
-        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", _FMNIST_DIRS),
-    "train-labels": DataFile(
-        "train-labels-idx1-ubyte.gz", _FMNIST_URL + "train-labels-idx1-ubyte.gz", "sha256",
-        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", _FMNIST_DIRS),
-    "test-images": DataFile(
-        "t10k-images-idx3-ubyte.gz", _FMNIST_URL + "t10k-images-idx3-ubyte.gz", "sha256",
-        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", _FMNIST_DIRS),
-    "test-labels": DataFile(
-        "t10k-labels-idx1-ubyte.gz", _FMNIST_URL + "t10k-labels-idx1-ubyte.gz", "sha256",
-        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", _FMNIST_DIRS),
+    "train-images": _fashion_mnist_file(
+        "train-images-idx3-ubyte.gz",
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    "train-labels": _fashion_mnist_file(
+        "train-labels-idx1-ubyte.gz",
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    "test-images": _fashion_mnist_file(
+        "t10k-images-idx3-ubyte.gz",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    "test-labels": _fashion_mnist_file(
+        "t10k-labels-idx1-ubyte.gz",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }
 FASHION_MNIST_LABELS = (
     "t-shirt", "trouser", "pullover", "dress", "coat",
